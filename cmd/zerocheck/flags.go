@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/zerocheck/zerocheck/pattern"
+)
+
+// sizeValue is a byte count flag that takes units: 4096, 64KiB, 10G, 1.5GB.
+// K, M, G, T, P alone or with "iB" are powers of 1024 (as head -c and dd
+// read them); KB, MB, GB, TB, PB are powers of 1000.
+type sizeValue int64
+
+func (s *sizeValue) String() string { return strconv.FormatInt(int64(*s), 10) }
+func (s *sizeValue) Type() string   { return "size" }
+
+func (s *sizeValue) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeValue(n)
+	return nil
+}
+
+func parseSize(v string) (int64, error) {
+	t := strings.TrimSpace(v)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	mult, ok := sizeUnits[strings.ToLower(unit)]
+	if !ok || num == "" {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit (B, K/KiB, M/MiB, G/GiB, T/TiB, KB, MB, GB, TB)", v)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("size %q: bad number", v)
+	}
+	b := f * float64(mult)
+	if b >= math.MaxInt64 {
+		return 0, fmt.Errorf("size %q: too large", v)
+	}
+	if b != math.Trunc(b) {
+		return 0, fmt.Errorf("size %q: not a whole number of bytes", v)
+	}
+	return int64(b), nil
+}
+
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+	"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+	"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
+	"p": 1 << 50, "pib": 1 << 50, "pb": 1e15,
+}
+
+// patternFlags are the flags that choose a pattern, shared by every
+// command that sends or verifies one.
+type patternFlags struct {
+	spec string
+	seed string
+}
+
+func (f *patternFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.spec, "pattern", "p", "zeros", "pattern: zeros, ones, alt, counter, random, hex:BYTES")
+	cmd.Flags().StringVar(&f.seed, "seed", fmt.Sprintf("%#x", pattern.DefaultSeed), "seed of the random pattern (decimal or 0x hex)")
+	_ = cmd.RegisterFlagCompletionFunc("pattern", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return pattern.Names(), cobra.ShellCompDirectiveNoSpace
+	})
+}
+
+// parse returns the pattern and seed the flags name.
+func (f *patternFlags) parse() (pattern.Pattern, uint64, error) {
+	seed, err := pattern.ParseSeed(f.seed)
+	if err != nil {
+		return nil, 0, err
+	}
+	p, err := pattern.Parse(f.spec, seed)
+	return p, seed, err
+}

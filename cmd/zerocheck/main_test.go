@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zerocheck/zerocheck/internal/seedcapture"
+)
+
+// bin is the zerocheck binary built once for the tests that run it as a
+// user would: in pipes, with signals.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "zerocheck-test")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "zerocheck")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// inproc runs a command line in process and returns its exit code and
+// outputs.
+func inproc(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, stdin, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// exitCode returns the exit status of a finished command.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	t.Fatal(err)
+	return -1
+}
+
+func decodeJSON(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		t.Fatalf("bad JSON %v:\n%s", err, s)
+	}
+	return m
+}
+
+func num(t *testing.T, v any) int64 {
+	t.Helper()
+	n, ok := v.(json.Number)
+	if !ok {
+		t.Fatalf("%v (%T) is not a JSON number", v, v)
+	}
+	i, err := n.Int64()
+	if err != nil {
+		t.Fatalf("%v is not an integer", v)
+	}
+	return i
+}
+
+// TestSeedCapture is the acceptance test: the incident's stream,
+// rebuilt, piped into zerocheck verify --pattern zeros --json.
+func TestSeedCapture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pipes 1.3 GB")
+	}
+	cmd := exec.Command(bin, "verify", "--pattern", "zeros", "--json")
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		io.CopyBuffer(w, seedcapture.Reader(), make([]byte, 256<<10))
+		w.Close()
+	}()
+	if code := exitCode(t, cmd.Wait()); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %s", code, errb.String())
+	}
+	m := decodeJSON(t, out.String())
+	if m["schema"] != "zerocheck.report/v1" || m["verdict"] != "corrupt" || m["pattern"] != "zeros" {
+		t.Fatalf("schema %v verdict %v pattern %v", m["schema"], m["verdict"], m["pattern"])
+	}
+	if num(t, m["bytes_verified"]) != 0x4de3d396 || num(t, m["corrupt_bytes"]) != 240 || num(t, m["region_count"]) != 3 {
+		t.Fatalf("bytes_verified %v corrupt_bytes %v region_count %v", m["bytes_verified"], m["corrupt_bytes"], m["region_count"])
+	}
+	for _, k := range []string{"seed", "seconds", "hosts", "repeated_blocks"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	regions := m["regions"].([]any)
+	want := []struct{ offset, phase int64 }{{0x189edea2, 2}, {0x4927d4e0, 0}, {0x4bb51112, 2}}
+	if len(regions) != 3 {
+		t.Fatalf("%d regions", len(regions))
+	}
+	for i, r := range regions {
+		g := r.(map[string]any)
+		if num(t, g["offset"]) != want[i].offset || num(t, g["length"]) != 80 || num(t, g["corrupt_bytes"]) != 80 ||
+			num(t, g["granule"]) != 16 || num(t, g["phase"]) != want[i].phase || num(t, g["blocks"]) != 5 ||
+			num(t, g["max_repeat"]) != 4 || g["kind"] != "block" || num(t, g["stream"]) != 0 {
+			t.Errorf("region %d: %v", i+1, g)
+		}
+		// The actual bytes of the region's first line are the article's.
+		line := seedcapture.Lines()[[]int{0, 6, 11}[i]]
+		act := g["actual"].(string)
+		if off := num(t, g["data_offset"]); !strings.Contains(act, hexOf(line.Data[:])) || off != line.Offset-16 {
+			t.Errorf("region %d: data_offset %#x, actual %s", i+1, off, act)
+		}
+	}
+}
+
+func hexOf(b []byte) string {
+	const digits = "0123456789abcdef"
+	s := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		s = append(s, digits[c>>4], digits[c&15])
+	}
+	return string(s)
+}
+
+// TestGenPipeVerify runs gen and verify as two processes joined by a pipe,
+// for every pattern: clean, exit 0, exact byte count.
+func TestGenPipeVerify(t *testing.T) {
+	for _, p := range []string{"zeros", "ones", "alt", "counter", "random", "hex:DEADBEEF"} {
+		t.Run(p, func(t *testing.T) {
+			gen := exec.Command(bin, "gen", "--pattern", p, "--seed", "12345", "--bytes", "3MiB", "--offset", "7")
+			ver := exec.Command(bin, "verify", "--pattern", p, "--seed", "12345", "--bytes", "3MiB", "--offset", "7", "--json")
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			gen.Stdout, ver.Stdin = w, r
+			var out bytes.Buffer
+			ver.Stdout = &out
+			if err := gen.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if err := ver.Start(); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			r.Close()
+			if code := exitCode(t, gen.Wait()); code != 0 {
+				t.Fatalf("gen exit %d", code)
+			}
+			if code := exitCode(t, ver.Wait()); code != 0 {
+				t.Fatalf("verify exit %d: %s", code, out.String())
+			}
+			m := decodeJSON(t, out.String())
+			if m["verdict"] != "clean" || num(t, m["bytes_verified"]) != 3<<20 || num(t, m["seed"]) != 12345 || num(t, m["start_offset"]) != 7 {
+				t.Fatalf("%v", m)
+			}
+		})
+	}
+}
+
+func TestGenBytes(t *testing.T) {
+	code, out, _ := inproc(t, nil, "gen", "--pattern", "counter", "--offset", "4096", "--bytes", "16")
+	want := "\x00\x10\x00\x00\x00\x00\x00\x00\x08\x10\x00\x00\x00\x00\x00\x00"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d, %q", code, out)
+	}
+	code, out, _ = inproc(t, nil, "gen", "--pattern", "hex:c0ffee", "--bytes", "4")
+	if code != 0 || out != "\xc0\xff\xee\xc0" {
+		t.Fatalf("exit %d, %q", code, out)
+	}
+}
+
+// TestGenStopsQuietlyWhenReaderGoes is "zerocheck gen | head -c 10".
+func TestGenStopsQuietlyWhenReaderGoes(t *testing.T) {
+	cmd := exec.Command(bin, "gen")
+	r, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(r, b); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if code := exitCode(t, cmd.Wait()); code != 0 || errb.Len() != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean")
+	corrupt := filepath.Join(dir, "corrupt")
+	os.WriteFile(clean, make([]byte, 1000), 0o644)
+	bad := make([]byte, 1000)
+	bad[500] = 1
+	os.WriteFile(corrupt, bad, 0o644)
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"clean file", []string{"verify", clean}, 0, ""},
+		{"corrupt file", []string{"verify", corrupt}, 1, ""},
+		{"short stream", []string{"verify", "--bytes", "2000", clean}, 3, "short stream: got 1000 of 2000 bytes"},
+		{"corrupt and short", []string{"verify", "--bytes", "2000", corrupt}, 1, ""},
+		{"exact size", []string{"verify", "--bytes", "1000", clean}, 0, ""},
+		{"missing file", []string{"verify", filepath.Join(dir, "nope")}, 3, "no such file"},
+		{"unknown pattern", []string{"verify", "--pattern", "sine", clean}, 2, "unknown pattern"},
+		{"bad hex", []string{"gen", "--pattern", "hex:xyz"}, 2, "pattern"},
+		{"bad seed", []string{"gen", "--seed", "-1"}, 2, "seed"},
+		{"bad size", []string{"verify", "--bytes", "12parsecs", clean}, 2, "size"},
+		{"negative merge gap", []string{"verify", "--merge-gap", "-3", clean}, 2, "merge gap"},
+		{"two files", []string{"verify", clean, corrupt}, 2, "accepts at most 1 arg"},
+		{"unknown flag", []string{"verify", "--frobnicate"}, 2, "unknown flag"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"gen takes no args", []string{"gen", "x"}, 2, "unknown command"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := inproc(t, nil, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Fatalf("exit %d (want %d), stderr %q (want %q)", code, tc.code, stderr, tc.stderr)
+			}
+			// Runtime failures do not bury their message under usage text.
+			if code != exitUsage && strings.Contains(stderr, "Usage:") {
+				t.Fatalf("usage printed for a runtime failure: %q", stderr)
+			}
+		})
+	}
+}
+
+func TestIncompleteJSON(t *testing.T) {
+	code, out, _ := inproc(t, bytes.NewReader(make([]byte, 100)), "verify", "--bytes", "1KiB", "--json")
+	m := decodeJSON(t, out)
+	if code != 3 || m["verdict"] != "incomplete" || num(t, m["bytes_verified"]) != 100 || num(t, m["bytes_expected"]) != 1024 ||
+		!strings.Contains(m["error"].(string), "short stream") {
+		t.Fatalf("exit %d: %v", code, m)
+	}
+}
+
+// TestInterruptStillReports sends SIGINT to a verify reading an endless
+// pipe: it must print the report of what it verified and exit 3.
+func TestInterruptStillReports(t *testing.T) {
+	cmd := exec.Command(bin, "verify", "--json")
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	// A pipe holds 64 KiB: once 4 MiB are written, verify is reading.
+	if _, err := w.Write(make([]byte, 4<<20)); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, cmd.Wait()); code != 3 {
+		t.Fatalf("exit %d", code)
+	}
+	m := decodeJSON(t, out.String())
+	if m["verdict"] != "incomplete" || num(t, m["bytes_verified"]) < 4<<20-(1<<20) || !strings.Contains(m["error"].(string), "interrupted") {
+		t.Fatalf("%v", m)
+	}
+}
+
+func TestVersionAndCompletion(t *testing.T) {
+	if code, out, _ := inproc(t, nil, "--version"); code != 0 || !strings.HasPrefix(out, "zerocheck version ") {
+		t.Fatalf("exit %d %q", code, out)
+	}
+	if code, out, _ := inproc(t, nil, "completion", "bash"); code != 0 || !strings.Contains(out, "zerocheck") {
+		t.Fatalf("completion exit %d", code)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"0", 0, false}, {"4096", 4096, false}, {"64MiB", 64 << 20, false}, {"10G", 10 << 30, false},
+		{"10GB", 10e9, false}, {"1.5K", 1536, false}, {"2 kib", 2048, false}, {"7b", 7, false},
+		{"1.3", 0, true}, {"", 0, true}, {"G", 0, true}, {"-1", 0, true}, {"1e3", 0, true},
+		{"9999999P", 0, true}, {"10Gbit", 0, true},
+	} {
+		got, err := parseSize(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v", tc.in, got, err)
+		}
+	}
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"1", "64MiB", "1.5G", "10GB", "x", "1e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err == nil && n < 0 {
+			t.Fatalf("parseSize(%q) = %d", s, n)
+		}
+	})
+}
+
+// TestLoopback is the README's main job: a sender and a receiver joined by
+// TCP on 127.0.0.1, every byte verified.
+func TestLoopback(t *testing.T) {
+	for _, p := range []string{"zeros", "counter", "random"} {
+		code, out, stderr := inproc(t, nil, "loopback", "--pattern", p, "--bytes", "32MiB", "--json")
+		m := decodeJSON(t, out)
+		if code != 0 || m["verdict"] != "clean" || num(t, m["bytes_verified"]) != 32<<20 || m["pattern"] != p {
+			t.Fatalf("%s: exit %d %v %s", p, code, m, stderr)
+		}
+	}
+	code, out, _ := inproc(t, nil, "loopback", "--duration", "100ms", "--json")
+	if m := decodeJSON(t, out); code != 0 || m["verdict"] != "clean" || num(t, m["bytes_verified"]) == 0 {
+		t.Fatalf("timed run: exit %d %v", code, m)
+	}
+	if code, _, stderr := inproc(t, nil, "loopback", "--duration", "1s", "--bytes", "1K"); code != 2 || !strings.Contains(stderr, "exclude") {
+		t.Fatalf("conflicting flags: exit %d %q", code, stderr)
+	}
+}
+
+// TestLoopbackInterrupted: SIGTERM ends a timed run early with the report
+// of what was verified, verdict incomplete, exit 3.
+func TestLoopbackInterrupted(t *testing.T) {
+	cmd := exec.Command(bin, "loopback", "--duration", "10m", "--json")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // let it install its handler and send a while
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd.Wait()); code != 3 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	m := decodeJSON(t, out.String())
+	if m["verdict"] != "incomplete" || num(t, m["bytes_verified"]) == 0 || !strings.Contains(m["error"].(string), "interrupted") {
+		t.Fatalf("%v", m)
+	}
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"io"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; when
+// empty, the module version from the build info is used.
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "zerocheck",
+		Short: "Prove that a network path delivers every byte intact",
+		Long: `zerocheck streams a known pattern, verifies every byte at its stream offset,
+and locates and classifies any corruption: 16-byte block corruption (the
+AES-NI/IPsec signature), bit flips, zeroing, displaced data.
+
+Exit codes: 0 clean, 1 corruption found, 2 usage error, 3 run incomplete.`,
+		Version:       versionString(),
+		SilenceErrors: true, // run prints errors once, with the exit code's context
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newGen(), newVerify(), newLoopback())
+	return root
+}
+
+// validated marks the point where flags have been accepted: from here on
+// an error is a runtime failure and printing the usage would only bury it.
+func validated(cmd *cobra.Command) {
+	cmd.SilenceUsage = true
+	cmd.Root().SilenceUsage = true
+}

@@ -1,0 +1,98 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestTextGolden renders each JSON report fixture in testdata/ as text and
+// compares it with the golden .txt beside it. The fixtures were written by
+// zerocheck verify --json (start and seconds fixed by hand); run
+// go test ./report -update after an intended change of the text layout.
+func TestTextGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.json")
+	if len(files) < 5 {
+		t.Fatalf("only %d fixtures", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			in, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			r, err := Decode(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := Text(&got, r); err != nil {
+				t.Fatal(err)
+			}
+			golden := strings.TrimSuffix(f, ".json") + ".txt"
+			if *update {
+				os.WriteFile(golden, got.Bytes(), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("text differs from %s; got:\n%s", golden, got.String())
+			}
+		})
+	}
+}
+
+// TestJSONRoundTrip checks that a report survives encode/decode unchanged:
+// the JSON is the interface other tools (and zerocheck analyze) read.
+func TestJSONRoundTrip(t *testing.T) {
+	raw, err := os.ReadFile("testdata/counter-mixed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := JSON(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), raw) {
+		t.Errorf("round trip changed the JSON:\n%s", out.String())
+	}
+	if r.Regions[0].SourceOffset == nil || *r.Regions[0].SourceOffset != 0x1001 || string(r.Regions[3].Actual[18:20]) != "\x1e\x30" {
+		t.Errorf("decoded fields: %+v", r.Regions[0])
+	}
+}
+
+func TestDecodeRejectsForeignJSON(t *testing.T) {
+	for _, in := range []string{`{"schema":"other/v9"}`, `[1,2]`, `{"schema":"zerocheck.report/v1","regions":[{"actual":"zz"}]}`, ``} {
+		if _, err := Decode(strings.NewReader(in)); err == nil {
+			t.Errorf("Decode(%q) accepted", in)
+		}
+	}
+}
+
+func TestDumpCollapsesRepeatedIntactLines(t *testing.T) {
+	act := make([]byte, 96)
+	act[40] = 7 // one corrupt byte in the third line
+	g := Region{DataOffset: 0x1000, Actual: act, Expected: make([]byte, 96)}
+	var b bytes.Buffer
+	Dump(&b, g, false)
+	want := "00001000: 0000 0000 0000 0000 0000 0000 0000 0000  ................\n" +
+		"*\n" +
+		"00001020: 0000 0000 0000 0000 0700 0000 0000 0000  ................\n" +
+		"00001030: 0000 0000 0000 0000 0000 0000 0000 0000  ................\n" +
+		"*\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
