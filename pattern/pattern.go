@@ -18,7 +18,12 @@ import (
 // DefaultSeed is the seed used when the user gives none. It is fixed so
 // that two ends started without --seed agree, and it is printed in every
 // report so a run can be reproduced.
-const DefaultSeed uint64 = 0x7a65726f636865 // "zeroche"
+const DefaultSeed uint64 = 0x7a65726f636b // "zerock"
+
+// MaxSeed bounds seeds to integers that JSON readers keep exactly (jq and
+// JavaScript read numbers as doubles): a seed read back from a report must
+// reproduce the run.
+const MaxSeed = 1<<53 - 1
 
 // MaxHexLen bounds the user-given sequence of a hex: pattern.
 const MaxHexLen = 4096
@@ -86,11 +91,12 @@ func Parse(spec string, seed uint64) (Pattern, error) {
 	}
 }
 
-// ParseSeed parses a seed given in decimal or 0x-prefixed hex.
+// ParseSeed parses a seed given in decimal or 0x-prefixed hex, from 0 to
+// MaxSeed.
 func ParseSeed(s string) (uint64, error) {
 	v, err := strconv.ParseUint(strings.TrimSpace(s), 0, 64)
-	if err != nil {
-		return 0, fmt.Errorf("seed %q: want an unsigned 64-bit integer (decimal or 0x hex)", s)
+	if err != nil || v > MaxSeed {
+		return 0, fmt.Errorf("seed %q: want an integer from 0 to 2^53-1 (decimal or 0x hex)", s)
 	}
 	return v, nil
 }

@@ -92,7 +92,6 @@ func (c Counter) Locate(buf []byte, off int64) (int64, bool) {
 // no stretch of the pattern repeats, and data displaced from anywhere else
 // in the stream never verifies by accident.
 type Random struct {
-	seed uint64
 	base uint64
 }
 
@@ -110,7 +109,7 @@ const (
 
 // NewRandom returns the random pattern for seed.
 func NewRandom(seed uint64) Random {
-	return Random{seed: seed, base: fmix64(seed ^ 0x5bd1e9955bd1e995)}
+	return Random{base: fmix64(seed ^ 0x5bd1e9955bd1e995)}
 }
 
 // fmix64 is MurmurHash3's 64-bit finaliser: a bijection with full
@@ -126,9 +125,6 @@ func fmix64(k uint64) uint64 {
 
 // String implements Pattern.
 func (Random) String() string { return "random" }
-
-// Seed returns the seed the pattern was made with.
-func (r Random) Seed() uint64 { return r.seed }
 
 func (r Random) word(o uint64) uint64 { return fmix64(r.base + (o>>3)*golden) }
 

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/zerocheck/zerocheck/pattern"
@@ -31,7 +32,7 @@ func (v *Verifier) analyse(r *region) report.Region {
 	if p, ok := bestPhase(&r.grid, r.start); ok {
 		out.Granule = 16
 		out.Phase = p
-		out.Blocks = r.grid[p].blocks
+		out.Blocks = r.grid.p[p].blocks
 		out.MaxRepeat = v.repeats(&out)
 	}
 
@@ -65,7 +66,8 @@ func (v *Verifier) analyse(r *region) report.Region {
 // bestPhase picks the 16-byte grid that explains the region: among the
 // phases that fit, the one with fewest blocks, then the one whose grid
 // starts nearest at or before the region's first byte.
-func bestPhase(g *grids, start int64) (int, bool) {
+func bestPhase(gs *grids, start int64) (int, bool) {
+	g := &gs.p
 	best, found := 0, false
 	dist := func(p int) int64 { return ((start-int64(p))%16 + 16) % 16 }
 	for p := range g {
@@ -80,17 +82,25 @@ func bestPhase(g *grids, start int64) (int, bool) {
 	return best, found
 }
 
-// repeats counts identical blocks (actual content) on the region's grid,
-// records them for the cross-region table, and returns the largest count.
-// Only captured blocks are compared.
+// repeats counts identical blocks (actual content) among the region's
+// corrupt blocks on its grid, records them for the cross-region table, and
+// returns the largest count. Only whole, captured blocks are compared: a
+// region longer than the capture limit, or cut by the stream's ends, is
+// judged on what was kept; a region with blocks repeats at least once.
 func (v *Verifier) repeats(out *report.Region) int {
 	first := out.Offset - ((out.Offset-int64(out.Phase))%16+16)%16
 	seen := make(map[[16]byte]int)
 	best := 0
+	if out.Blocks > 0 {
+		best = 1
+	}
 	for bs := first; bs < out.End(); bs += 16 {
 		i := bs - out.DataOffset
 		if i < 0 || i+16 > int64(len(out.Actual)) {
 			continue
+		}
+		if bytes.Equal(out.Actual[i:i+16], out.Expected[i:i+16]) {
+			continue // an intact block inside a wide --merge-gap
 		}
 		var k [16]byte
 		copy(k[:], out.Actual[i:i+16])
@@ -137,7 +147,7 @@ func (v *Verifier) repeatedBlocks() []report.RepeatedBlock {
 
 // guessPattern names a built-in pattern that the head of a mismatching
 // stream matches, so that "wrong pattern" reads as such.
-func guessPattern(head []byte, seed uint64, configured string) string {
+func guessPattern(head []byte, off int64, seed uint64, configured string) string {
 	if len(head) == 0 {
 		return ""
 	}
@@ -148,7 +158,7 @@ func guessPattern(head []byte, seed uint64, configured string) string {
 			if err != nil || p.String() == configured && s == seed {
 				continue
 			}
-			if p.Mismatch(head, 0) < 0 {
+			if p.Mismatch(head, off) < 0 {
 				if name == "random" && s != seed {
 					return "random (default seed)"
 				}

@@ -25,16 +25,22 @@ func BenchmarkVerify(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyMismatch is the worst case: every byte corrupt (a peer
-// that sent another pattern).
+// BenchmarkVerifyMismatch is the worst case: a peer that sent another
+// pattern, verified as zeros. Every byte corrupt (ones) is one long run;
+// alternating corrupt and intact bytes (hex:00ff, counter) cut it into
+// many short runs, each paying for region bookkeeping.
 func BenchmarkVerifyMismatch(b *testing.B) {
 	zeros, _ := pattern.Parse("zeros", 1)
-	ones, _ := pattern.Parse("ones", 1)
-	buf := make([]byte, ReadBufferSize)
-	ones.Fill(buf, 0)
-	v, _ := New(Options{Pattern: zeros})
-	b.SetBytes(int64(len(buf)))
-	for b.Loop() {
-		v.Write(buf)
+	for _, spec := range []string{"ones", "hex:00ff", "hex:000000ff", "counter"} {
+		sent, _ := pattern.Parse(spec, 1)
+		buf := make([]byte, ReadBufferSize)
+		sent.Fill(buf, 0)
+		b.Run(spec, func(b *testing.B) {
+			v, _ := New(Options{Pattern: zeros})
+			b.SetBytes(int64(len(buf)))
+			for b.Loop() {
+				v.Write(buf)
+			}
+		})
 	}
 }

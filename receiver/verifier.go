@@ -12,6 +12,7 @@
 package receiver
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/bits"
 	"sync"
@@ -88,8 +89,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.MergeGap < 1 || o.MergeGap > MaxMergeGap:
 		return errors.New("receiver: merge gap must be between 1 and 1048576 bytes")
-	case o.MaxRegions < 0 || o.MaxRegions > MaxDetailedRegions:
-		return errors.New("receiver: max regions must be between 0 and 1048576")
+	case o.MaxRegions < 1 || o.MaxRegions > MaxDetailedRegions:
+		return errors.New("receiver: max regions must be between 1 and 1048576")
 	case o.CaptureLimit < 16 || o.CaptureLimit > MaxCaptureLimit:
 		return errors.New("receiver: capture limit must be between 16 and 1048576 bytes")
 	case o.Offset < 0:
@@ -120,7 +121,7 @@ type Verifier struct {
 	open bool
 	cur  region
 
-	pending []*region // closed or open detailed regions still capturing
+	pending []*region // closed detailed regions still capturing trailing context
 	done    []report.Region
 	blocks  map[[16]byte]*blockSeen
 
@@ -154,7 +155,6 @@ type region struct {
 	corrupt     int64
 	flipped     int64
 	allZero     bool
-	closed      bool
 	grid        grids
 
 	detail  bool
@@ -173,18 +173,10 @@ func New(opt Options) (*Verifier, error) {
 		opt:    opt,
 		pat:    opt.Pattern,
 		off:    opt.Offset,
-		start:  time.Now(),
 		blocks: make(map[[16]byte]*blockSeen),
 		hist:   make([]byte, 0, 2*ctxLine),
 		head:   make([]byte, 0, headLen),
 	}, nil
-}
-
-// Progress returns bytes verified, corrupt bytes and regions so far.
-func (v *Verifier) Progress() (verified, corrupt, regions int64) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.off - v.opt.Offset, v.corrupt, v.count
 }
 
 // Write verifies p as the next bytes of the stream. It never fails
@@ -202,6 +194,11 @@ func (v *Verifier) Write(p []byte) (int, error) {
 func (v *Verifier) write(p []byte) {
 	if len(p) == 0 {
 		return
+	}
+	if v.start.IsZero() {
+		// Time from the first byte: a receiver waiting for its sender
+		// (nc -l | zerocheck verify) should not count the wait.
+		v.start = time.Now()
 	}
 	if len(v.head) < headLen {
 		v.head = append(v.head, p[:min(len(p), headLen-len(v.head))]...)
@@ -282,14 +279,16 @@ func (v *Verifier) corruptRun(x int64, exp, act []byte) {
 		v.openRegion(x)
 	}
 	r := &v.cur
-	var f int64
-	zero := true
-	for i, a := range act {
-		f += int64(bits.OnesCount8(a ^ exp[i]))
-		zero = zero && a == 0
+	f, zero := flips(exp, act)
+	if r.allZero && r.corrupt > 0 && x > r.last+1 {
+		// Zeroed means every byte of the region reads 0x00 where the
+		// pattern is non-zero: the intact bytes between runs count too.
+		r.allZero = !v.nonZeroPattern(r.last+1, x)
 	}
 	n := int64(len(act))
-	r.grid.add(r.corrupt, r.last, x, n)
+	if r.grid.alive > 0 {
+		r.grid.add(r.corrupt, r.last, x, n)
+	}
 	r.corrupt += n
 	r.flipped += f
 	r.allZero = r.allZero && zero
@@ -298,8 +297,49 @@ func (v *Verifier) corruptRun(x int64, exp, act []byte) {
 	v.flipped += f
 }
 
-// grids follows the sixteen 16-byte grids of a region.
-type grids [16]phaseState
+// flips returns the bits that differ between exp and act, and whether act
+// is all zeros; eight bytes at a time, since dense corruption (a peer
+// sending another pattern) runs through here for every byte.
+func flips(exp, act []byte) (int64, bool) {
+	var f int
+	var or uint64
+	i := 0
+	for ; i+8 <= len(act); i += 8 {
+		a := binary.LittleEndian.Uint64(act[i:])
+		f += bits.OnesCount64(a ^ binary.LittleEndian.Uint64(exp[i:]))
+		or |= a
+	}
+	for ; i < len(act); i++ {
+		f += bits.OnesCount8(act[i] ^ exp[i])
+		or |= uint64(act[i])
+	}
+	return int64(f), or == 0
+}
+
+// nonZeroPattern reports whether the pattern has a non-zero byte in
+// stream offsets [from, to).
+func (v *Verifier) nonZeroPattern(from, to int64) bool {
+	var buf [256]byte
+	for from < to {
+		b := buf[:min(int64(len(buf)), to-from)]
+		v.pat.Fill(b, from)
+		for _, c := range b {
+			if c != 0 {
+				return true
+			}
+		}
+		from += int64(len(b))
+	}
+	return false
+}
+
+// grids follows the sixteen 16-byte grids of a region; alive counts the
+// phases that still fit, so that a region no grid fits stops paying for
+// them.
+type grids struct {
+	p     [16]phaseState
+	alive int
+}
 
 // add records n consecutive corrupt bytes at x, after count corrupt bytes
 // of which the last was at last. Only the first 16 bytes of a run can end
@@ -308,11 +348,11 @@ type grids [16]phaseState
 func (g *grids) add(count, last, x, n int64) {
 	switch {
 	case count == 0:
-		for p := range g {
-			g[p].blocks = 1
+		for p := range g.p {
+			g.p[p].blocks = 1
 		}
 	case x-last >= 16:
-		for p := range g {
+		for p := range g.p {
 			g.next(p, count)
 		}
 	default:
@@ -332,32 +372,40 @@ func (g *grids) add(count, last, x, n int64) {
 	if e <= s {
 		return
 	}
-	for p := range g {
+	for p := range g.p {
 		first := s + (int64(p)-s&15+16)&15 // first o >= s with o&15 == p
 		if first >= e {
 			continue
 		}
 		k := (e-1-first)/16 + 1
 		lastO := first + (k-1)*16
-		g[p].blocks += k
-		g[p].since = count + (lastO - s)
+		g.p[p].blocks += k
+		g.p[p].since = count + (lastO - s)
 	}
 }
 
 // next moves grid p to a new block at a corrupt byte preceded by count
 // corrupt bytes, judging the block it leaves.
 func (g *grids) next(p int, count int64) {
-	if count-g[p].since < 12 {
-		g[p].bad = true
+	g.judge(p, count)
+	g.p[p].since = count
+	g.p[p].blocks++
+}
+
+// judge marks grid p unfit if its current block holds fewer than 12 of
+// the count corrupt bytes seen so far.
+func (g *grids) judge(p int, count int64) {
+	if ph := &g.p[p]; !ph.bad && count-ph.since < 12 {
+		ph.bad = true
+		g.alive--
 	}
-	g[p].since = count
-	g[p].blocks++
 }
 
 func (v *Verifier) openRegion(x int64) {
 	v.count++
 	v.open = true
 	v.cur = region{index: int(v.count), start: x, last: x, allZero: true}
+	v.cur.grid.alive = 16
 	if v.count > int64(v.opt.MaxRegions) {
 		return
 	}
@@ -377,11 +425,8 @@ func (v *Verifier) openRegion(x int64) {
 func (v *Verifier) closeRegion() {
 	r := v.cur
 	v.open = false
-	r.closed = true
-	for p := range r.grid {
-		if g := &r.grid[p]; r.corrupt-g.since < 12 {
-			g.bad = true
-		}
+	for p := range r.grid.p {
+		r.grid.judge(p, r.corrupt)
 	}
 	if !r.detail {
 		return
@@ -447,6 +492,9 @@ func (v *Verifier) finish() {
 	}
 	v.finished = true
 	v.end = time.Now()
+	if v.start.IsZero() {
+		v.start = v.end
+	}
 	if v.open {
 		v.closeRegion()
 	}
@@ -479,9 +527,11 @@ func (v *Verifier) Result(runErr error) report.Report {
 		r.Error = runErr.Error()
 	}
 	r.RepeatedBlocks = v.repeatedBlocks()
-	if r.BytesVerified > 0 && v.corrupt*2 > r.BytesVerified {
-		r.PatternMismatch = true
-		r.LooksLike = guessPattern(v.head, v.opt.Seed, v.pat.String())
+	if v.corrupt > 0 {
+		// A stream whose start is wholly another pattern was sent with the
+		// wrong pattern or seed, however much of it happens to match.
+		r.LooksLike = guessPattern(v.head, v.opt.Offset, v.opt.Seed, v.pat.String())
+		r.PatternMismatch = r.LooksLike != "" || v.corrupt*2 > r.BytesVerified
 	}
 	r.Verdict = report.VerdictOf(r.CorruptBytes, r.Error)
 	return r

@@ -350,3 +350,75 @@ func TestStartOffset(t *testing.T) {
 		t.Fatalf("window at %d, %d bytes", r.DataOffset, len(r.Actual))
 	}
 }
+
+// Findings of the first review, each pinned by a test.
+func TestReviewRegressions(t *testing.T) {
+	zeros := mustPattern(t, "zeros")
+	t.Run("intact blocks inside a wide merge gap are not repeats", func(t *testing.T) {
+		data := make([]byte, 4096)
+		for _, at := range []int{96, 96 + 2048} {
+			copy(data[at:], bytes.Repeat([]byte{0xaa}, 16))
+			copy(data[at+64:], bytes.Repeat([]byte{0xbb}, 16))
+		}
+		rep := run(t, Options{Pattern: zeros, MergeGap: 64}, data, nil)
+		if len(rep.Regions) != 2 || rep.Regions[0].Blocks != 2 || rep.Regions[0].MaxRepeat != 1 {
+			t.Fatalf("%+v", summarise(rep.Regions))
+		}
+		for _, rb := range rep.RepeatedBlocks {
+			if bytes.Equal(rb.Block, make([]byte, 16)) {
+				t.Fatalf("intact zeros reported as a repeated block: %+v", rep.RepeatedBlocks)
+			}
+		}
+		if len(rep.RepeatedBlocks) != 2 {
+			t.Fatalf("want the aa and bb blocks across both regions: %+v", rep.RepeatedBlocks)
+		}
+	})
+	t.Run("a block cut by the stream's end still counts once", func(t *testing.T) {
+		data := make([]byte, 30)
+		copy(data[16:], bytes.Repeat([]byte{0xee}, 14))
+		rep := run(t, Options{Pattern: zeros}, data, nil)
+		if g := rep.Regions[0]; g.Granule != 16 || g.Blocks != 1 || g.MaxRepeat != 1 {
+			t.Fatalf("%+v", summarise(rep.Regions))
+		}
+	})
+	t.Run("zeroed needs the intact bytes between runs to read zero too", func(t *testing.T) {
+		ones := mustPattern(t, "ones")
+		data := fill(ones, 200)
+		clear(data[100:105])
+		clear(data[106:111]) // byte 105 stays 0xff
+		rep := run(t, Options{Pattern: ones}, data, nil)
+		if g := rep.Regions[0]; g.Offset != 100 || g.Length != 11 || g.CorruptBytes != 10 || g.Kind != "burst" {
+			t.Fatalf("%+v", summarise(rep.Regions))
+		}
+		// Where the pattern's intact byte is itself zero, the region is
+		// still zeroed.
+		alt := mustPattern(t, "hex:ff00")
+		data = fill(alt, 200)
+		clear(data[100:110])
+		rep = run(t, Options{Pattern: alt}, data, nil)
+		if g := rep.Regions[0]; g.Kind != "zeroed" || g.CorruptBytes != 5 {
+			t.Fatalf("%+v", summarise(rep.Regions))
+		}
+	})
+	t.Run("looks_like names the pattern sent, at --offset, below 50% too", func(t *testing.T) {
+		counter := mustPattern(t, "counter")
+		data := make([]byte, 1<<16)
+		counter.Fill(data, 4096)
+		rep := run(t, Options{Pattern: mustPattern(t, "ones"), Offset: 4096, MaxRegions: 3}, data, nil)
+		if !rep.PatternMismatch || rep.LooksLike != "counter" {
+			t.Fatalf("mismatch %v looks_like %q", rep.PatternMismatch, rep.LooksLike)
+		}
+		counter.Fill(data, 0) // 46% of a counter stream differs from zeros
+		rep = run(t, Options{Pattern: zeros, MaxRegions: 3}, data, nil)
+		if rep.CorruptBytes*2 > rep.BytesVerified || !rep.PatternMismatch || rep.LooksLike != "counter" {
+			t.Fatalf("corrupt %d of %d, mismatch %v looks_like %q", rep.CorruptBytes, rep.BytesVerified, rep.PatternMismatch, rep.LooksLike)
+		}
+	})
+	t.Run("real corruption is not a pattern mismatch", func(t *testing.T) {
+		data := make([]byte, 8192)
+		data[10] = 1
+		if rep := run(t, Options{Pattern: zeros}, data, nil); rep.PatternMismatch || rep.LooksLike != "" {
+			t.Fatalf("mismatch %v looks_like %q", rep.PatternMismatch, rep.LooksLike)
+		}
+	})
+}

@@ -7,8 +7,9 @@
 package report
 
 import (
-	"encoding/json"
 	"time"
+
+	"github.com/zerocheck/zerocheck/hostinfo"
 )
 
 // Schema names the JSON layout of Report. It changes only when a field is
@@ -80,12 +81,12 @@ type Report struct {
 	Hosts Hosts `json:"hosts"`
 }
 
-// Hosts carries the host facts of both ends. The facts are produced by
-// package hostinfo and carried here opaquely, so that report does not
-// depend on how they are collected.
+// Hosts carries the host facts of both ends of a run: this end (Local)
+// and the other (Peer). Either is nil when unknown: verify on a pipe has
+// no peer to ask.
 type Hosts struct {
-	Local json.RawMessage `json:"local,omitempty"`
-	Peer  json.RawMessage `json:"peer,omitempty"`
+	Local *hostinfo.Facts `json:"local,omitempty"`
+	Peer  *hostinfo.Facts `json:"peer,omitempty"`
 }
 
 // Region is a run of corrupt bytes: two corrupt bytes belong to one region

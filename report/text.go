@@ -70,7 +70,10 @@ func Text(w io.Writer, r Report) error {
 		if err := table(&b, []string{"#", "stream", "offset", "offset hex", "length", "corrupt", "bits", "kind", "grid", "blocks", "repeat", "source"}, rows); err != nil {
 			return err
 		}
-		if n := r.RegionCount - int64(len(regions)); n > 0 {
+		if n := int64(len(r.Regions) - len(regions)); n > 0 {
+			fmt.Fprintf(&b, "... and %d more detailed regions, left out of this table (the JSON report has them)\n", n)
+		}
+		if n := r.RegionCount - int64(len(r.Regions)); n > 0 {
 			fmt.Fprintf(&b, "... and %d more regions, counted but not detailed (--max-regions %d)\n", n, r.MaxRegions)
 		}
 	}
@@ -82,6 +85,17 @@ func Text(w io.Writer, r Report) error {
 			rows = append(rows, []string{fmt.Sprintf("%x", []byte(rb.Block)), strconv.Itoa(rb.Count), joinInts(rb.Regions)})
 		}
 		if err := table(&b, []string{"block", "count", "regions"}, rows); err != nil {
+			return err
+		}
+	}
+
+	if r.Hosts.Local != nil || r.Hosts.Peer != nil {
+		b.WriteByte('\n')
+		local, peer := r.Hosts.Local, r.Hosts.Peer
+		if local == nil {
+			local, peer = peer, nil
+		}
+		if err := HostsText(&b, local, peer); err != nil {
 			return err
 		}
 	}
@@ -240,6 +254,23 @@ func joinInts(xs []int) string {
 // table renders rows with tablewriter in plain ASCII, which survives
 // cron mail, log collectors and terminals without UTF-8.
 func table(w io.Writer, header []string, rows [][]string) error {
+	return wrapTable(w, header, rows, 0)
+}
+
+// wrapTable is table with cells wrapped at word boundaries to maxCol
+// characters (0: never), for prose such as risk reasons and detection
+// signals. Wrapping here, not in tablewriter, keeps words whole.
+func wrapTable(w io.Writer, header []string, rows [][]string, maxCol int) error {
+	if maxCol > 0 {
+		wrapped := make([][]string, len(rows))
+		for i, row := range rows {
+			wrapped[i] = make([]string, len(row))
+			for j, cell := range row {
+				wrapped[i][j] = wrapText(cell, maxCol)
+			}
+		}
+		rows = wrapped
+	}
 	t := tablewriter.NewTable(w,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
 		tablewriter.WithHeaderAutoFormat(tw.Off),
@@ -255,6 +286,28 @@ func table(w io.Writer, header []string, rows [][]string) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
+}
+
+// wrapText breaks s into lines of at most n characters at spaces; a word
+// longer than n stays whole on its own line.
+func wrapText(s string, n int) string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) <= n:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // sizeText gives an exact byte count and, from 1 KiB up, its IEC size.

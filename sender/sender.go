@@ -7,6 +7,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -18,12 +19,15 @@ import (
 const BufferSize = 256 << 10
 
 // Write writes the pattern p for stream offsets [off, off+n) to w; n < 0
-// writes until w fails. It returns the bytes written and the first write
-// error, if any.
-func Write(w io.Writer, p pattern.Pattern, off, n int64) (int64, error) {
+// writes until w fails or ctx ends. It returns the bytes written and the
+// first write error, or the context's error when ctx ended first.
+func Write(ctx context.Context, w io.Writer, p pattern.Pattern, off, n int64) (int64, error) {
 	buf := make([]byte, BufferSize)
 	var sent int64
 	for n < 0 || sent < n {
+		if err := ctx.Err(); err != nil {
+			return sent, err
+		}
 		b := buf
 		if n >= 0 {
 			b = b[:min(int64(len(b)), n-sent)]

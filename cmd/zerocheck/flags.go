@@ -38,6 +38,14 @@ func parseSize(v string) (int64, error) {
 	if !ok || num == "" {
 		return 0, fmt.Errorf("size %q: want a number with an optional unit (B, K/KiB, M/MiB, G/GiB, T/TiB, KB, MB, GB, TB)", v)
 	}
+	if !strings.Contains(num, ".") {
+		// Whole numbers stay exact: offsets beyond 2^53 are real.
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n > math.MaxInt64/mult {
+			return 0, fmt.Errorf("size %q: bad or too large number", v)
+		}
+		return n * mult, nil
+	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil || f < 0 {
 		return 0, fmt.Errorf("size %q: bad number", v)

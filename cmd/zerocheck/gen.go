@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os/signal"
 	"syscall"
 
@@ -48,12 +50,16 @@ func runGen(cmd *cobra.Command, o genOptions) error {
 	// an endless gen, as for yes(1): take EPIPE as an error to return, not
 	// a signal that kills the process.
 	signal.Ignore(syscall.SIGPIPE)
-	_, err := sender.Write(cmd.OutOrStdout(), o.pattern, o.offset, o.bytes)
-	if errors.Is(err, syscall.EPIPE) && o.bytes < 0 {
+	sent, err := sender.Write(cmd.Context(), cmd.OutOrStdout(), o.pattern, o.offset, o.bytes)
+	switch {
+	case err == nil:
 		return nil
-	}
-	if err != nil {
+	case o.bytes < 0 && (errors.Is(err, syscall.EPIPE) || errors.Is(err, context.Canceled)):
+		// An endless gen ends when its reader goes or it is told to stop.
+		return nil
+	case errors.Is(err, context.Canceled):
+		return runtimeError{fmt.Errorf("interrupted after %d of %d bytes", sent, o.bytes)}
+	default:
 		return runtimeError{err}
 	}
-	return nil
 }

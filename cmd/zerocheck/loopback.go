@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/receiver"
 	"github.com/zerocheck/zerocheck/sender"
 )
@@ -70,6 +71,7 @@ func runLoopback(cmd *cobra.Command, o loopbackOptions) error {
 
 	// The sender runs beside the receiver; its result comes back on a
 	// channel, and an interrupt closes the sockets under both.
+	host := startHost(hostinfo.Options{Interface: "lo"})
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	type sent struct {
@@ -108,10 +110,10 @@ func runLoopback(cmd *cobra.Command, o loopbackOptions) error {
 	}
 	rep.Version = versionString()
 	rep.BytesExpected = o.bytes
-	if err := write(cmd.OutOrStdout(), rep, o.json); err != nil {
-		return runtimeError{err}
-	}
-	return verdictErr(rep)
+	// Both ends are this host.
+	rep.Hosts.Local = host.finish()
+	rep.Hosts.Peer = rep.Hosts.Local
+	return writeReport(cmd, rep, o.json)
 }
 
 // sendTo connects to addr and sends the pattern for o.bytes or o.duration,
@@ -132,7 +134,7 @@ func sendTo(ctx context.Context, addr string, o loopbackOptions) (int64, error) 
 	} else {
 		conn.SetWriteDeadline(time.Now().Add(o.duration))
 	}
-	sent, err := sender.Write(conn, o.receiver.Pattern, 0, n)
+	sent, err := sender.Write(ctx, conn, o.receiver.Pattern, 0, n)
 	if o.bytes == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = nil // the planned end of a timed run
 	}

@@ -38,8 +38,12 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	code := codeOf(err)
+	if code == exitUsage && cmd != nil && cmd != root && cmd.SilenceUsage {
+		// Past validation every failure is the run's, not the user's.
+		code = exitIncomplete
+	}
 	var v verdictError
 	switch {
 	case err == nil:
@@ -47,6 +51,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// The report said it all.
 	default:
 		fmt.Fprintf(stderr, "zerocheck: %v\n", err)
+	}
+	if code == exitUsage && cmd != nil {
+		// Usage goes to stderr: stdout carries gen's stream and --json
+		// reports, which usage text would corrupt.
+		fmt.Fprint(stderr, "\n"+cmd.UsageString())
 	}
 	return code
 }

@@ -245,18 +245,26 @@ func TestExitCodes(t *testing.T) {
 		{"bad hex", []string{"gen", "--pattern", "hex:xyz"}, 2, "pattern"},
 		{"bad seed", []string{"gen", "--seed", "-1"}, 2, "seed"},
 		{"bad size", []string{"verify", "--bytes", "12parsecs", clean}, 2, "size"},
-		{"negative merge gap", []string{"verify", "--merge-gap", "-3", clean}, 2, "merge gap"},
+		{"negative merge gap", []string{"verify", "--merge-gap", "-3", clean}, 2, "--merge-gap"},
 		{"two files", []string{"verify", clean, corrupt}, 2, "accepts at most 1 arg"},
 		{"unknown flag", []string{"verify", "--frobnicate"}, 2, "unknown flag"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"zero merge gap", []string{"verify", "--merge-gap", "0", clean}, 2, "at least 1"},
+		{"zero max regions", []string{"verify", "--max-regions", "0", clean}, 2, "at least 1"},
+		{"seed beyond 2^53", []string{"gen", "--seed", "0x20000000000000"}, 2, "2^53"},
+		{"directory as input", []string{"verify", dir}, 3, "is a directory"},
 		{"gen takes no args", []string{"gen", "x"}, 2, "unknown command"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := inproc(t, nil, tc.args...)
+			code, stdout, stderr := inproc(t, nil, tc.args...)
 			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
 				t.Fatalf("exit %d (want %d), stderr %q (want %q)", code, tc.code, stderr, tc.stderr)
 			}
-			// Runtime failures do not bury their message under usage text.
+			// Usage text goes to stderr, for usage errors only: stdout is
+			// gen's stream or a --json report.
+			if code == exitUsage && (!strings.Contains(stderr, "Usage:") || stdout != "") {
+				t.Fatalf("usage error: stdout %q, stderr %q", stdout, stderr)
+			}
 			if code != exitUsage && strings.Contains(stderr, "Usage:") {
 				t.Fatalf("usage printed for a runtime failure: %q", stderr)
 			}
@@ -320,6 +328,8 @@ func TestParseSize(t *testing.T) {
 		{"10GB", 10e9, false}, {"1.5K", 1536, false}, {"2 kib", 2048, false}, {"7b", 7, false},
 		{"1.3", 0, true}, {"", 0, true}, {"G", 0, true}, {"-1", 0, true}, {"1e3", 0, true},
 		{"9999999P", 0, true}, {"10Gbit", 0, true},
+		{"9007199254740993", 9007199254740993, false}, {"9223372036854775807", 9223372036854775807, false},
+		{"8388608T", 0, true}, {"1.5b", 0, true}, {"0.5K", 512, false},
 	} {
 		got, err := parseSize(tc.in)
 		if (err != nil) != tc.err || got != tc.want {
@@ -376,5 +386,112 @@ func TestLoopbackInterrupted(t *testing.T) {
 	m := decodeJSON(t, out.String())
 	if m["verdict"] != "incomplete" || num(t, m["bytes_verified"]) == 0 || !strings.Contains(m["error"].(string), "interrupted") {
 		t.Fatalf("%v", m)
+	}
+}
+
+// TestGenStopsOnSignal: an endless gen ends with exit 0 on SIGINT or
+// SIGTERM (timeout, systemd); a bounded one reports it was cut short.
+func TestGenStopsOnSignal(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		sig  syscall.Signal
+		code int
+	}{
+		{[]string{"gen"}, syscall.SIGINT, 0},
+		{[]string{"gen"}, syscall.SIGTERM, 0},
+		{[]string{"gen", "--bytes", "1T"}, syscall.SIGTERM, 3},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Once bytes flow, the handler is installed.
+		if _, err := io.ReadFull(out, make([]byte, 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Process.Signal(tc.sig)
+		go io.Copy(io.Discard, out)
+		if code := exitCode(t, cmd.Wait()); code != tc.code {
+			t.Errorf("%v on %v: exit %d, want %d", tc.sig, tc.args, code, tc.code)
+		}
+	}
+}
+
+// TestCorruptionSurvivesAnUnwritableReport: a full disk must not turn a
+// corrupt verdict into "could not complete".
+func TestCorruptionSurvivesAnUnwritableReport(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full")
+	}
+	defer full.Close()
+	data := make([]byte, 100)
+	data[50] = 1
+	cmd := exec.Command(bin, "verify")
+	cmd.Stdin = bytes.NewReader(data)
+	cmd.Stdout = full
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if code := exitCode(t, cmd.Run()); code != 1 || !strings.Contains(errb.String(), "CORRUPT") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	cmd = exec.Command(bin, "verify")
+	cmd.Stdin = bytes.NewReader(make([]byte, 100))
+	cmd.Stdout = full
+	if code := exitCode(t, cmd.Run()); code != 3 {
+		t.Fatalf("clean run with an unwritable report: exit %d", code)
+	}
+}
+
+func TestHostinfoCommand(t *testing.T) {
+	root := filepath.Join("..", "..", "hostinfo", "testdata", "hosts", "xen-pv-3.2-xen-4.1-ipsec")
+	code, out, stderr := inproc(t, nil, "hostinfo", "--root", root, "--interface", "eth0", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m := decodeJSON(t, out)
+	kernel, virt, aes := m["kernel"].(map[string]any), m["virt"].(map[string]any), m["aes"].(map[string]any)
+	if kernel["release"] != "3.2.0-58-virtual" || virt["hypervisor"] != "xen" || virt["xen_mode"] != "pv" ||
+		virt["xen_version"] != "4.1.2" || aes["cpu_flag"] != true || aes["kernel_module"] != "loaded" {
+		t.Fatalf("kernel %v virt %v aes %v", kernel, virt, aes)
+	}
+	risks := m["risks"].([]any)
+	first := risks[0].(map[string]any)
+	if first["id"] != "xen-pv-aesni" || first["status"] != "match" || first["source"] == "" || first["reason"] == "" {
+		t.Fatalf("risks %v", risks)
+	}
+	if _, ok := m["unknown"].(map[string]any)["cpu.cpuid"]; !ok {
+		t.Fatal("a copied tree's live-only facts must be unknown with a reason")
+	}
+	code, out, _ = inproc(t, nil, "hostinfo", "--root", root)
+	if code != 0 || !strings.Contains(out, "MATCH") || !strings.Contains(out, "xen-pv-aesni") {
+		t.Fatalf("text: exit %d\n%s", code, out)
+	}
+	if code, _, stderr := inproc(t, nil, "hostinfo", "--root", "/nonexistent/tree"); code != 2 || !strings.Contains(stderr, "no such file") {
+		t.Fatalf("missing root: exit %d %q", code, stderr)
+	}
+}
+
+// TestRunReportsCarryHosts: verify carries this host's facts and counter
+// deltas; loopback carries both ends (the same host).
+func TestRunReportsCarryHosts(t *testing.T) {
+	_, out, _ := inproc(t, bytes.NewReader(make([]byte, 4096)), "verify", "--json")
+	hosts := decodeJSON(t, out)["hosts"].(map[string]any)
+	local, ok := hosts["local"].(map[string]any)
+	if !ok || local["kernel"].(map[string]any)["release"] == "" || local["counters_delta"] == nil {
+		t.Fatalf("verify hosts: %v", hosts)
+	}
+	if _, ok := hosts["peer"]; ok {
+		t.Fatal("verify on a pipe has no peer to describe")
+	}
+	_, out, _ = inproc(t, nil, "loopback", "--bytes", "1MiB", "--json")
+	hosts = decodeJSON(t, out)["hosts"].(map[string]any)
+	peer, ok := hosts["peer"].(map[string]any)
+	if !ok || peer["net"].(map[string]any)["interface"] != "lo" {
+		t.Fatalf("loopback hosts: %v", hosts)
 	}
 }

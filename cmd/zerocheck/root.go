@@ -30,19 +30,21 @@ and locates and classifies any corruption: 16-byte block corruption (the
 AES-NI/IPsec signature), bit flips, zeroing, displaced data.
 
 Exit codes: 0 clean, 1 corruption found, 2 usage error, 3 run incomplete.`,
-		Version:       versionString(),
-		SilenceErrors: true, // run prints errors once, with the exit code's context
+		Version: versionString(),
+		// run prints errors, and usage for usage errors, to stderr: cobra
+		// would print usage to the same writer as --help, stdout.
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newGen(), newVerify(), newLoopback())
+	root.AddCommand(newGen(), newVerify(), newLoopback(), newHostinfo())
 	return root
 }
 
-// validated marks the point where flags have been accepted: from here on
-// an error is a runtime failure and printing the usage would only bury it.
-func validated(cmd *cobra.Command) {
-	cmd.SilenceUsage = true
-	cmd.Root().SilenceUsage = true
-}
+// validated marks the point where a command's flags have become a valid
+// options struct: from here on an error is a runtime failure (exit 3) and
+// run prints no usage for it. The root's SilenceUsage already keeps cobra
+// from printing usage itself; a subcommand's marks this point.
+func validated(cmd *cobra.Command) { cmd.SilenceUsage = true }

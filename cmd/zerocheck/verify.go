@@ -1,10 +1,12 @@
 package main
 
 import (
-	"io"
+	"errors"
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/receiver"
 	"github.com/zerocheck/zerocheck/report"
 )
@@ -34,6 +36,9 @@ kind. It replaces "nc -l 8080 | xxd -a" with a verdict and an exit code.`,
 			p, seed, err := pf.parse()
 			if err != nil {
 				return err
+			}
+			if gap < 1 || maxRegions < 1 {
+				return errors.New("--merge-gap and --max-regions must be at least 1")
 			}
 			o.receiver = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Offset: int64(off)}
 			if err := o.receiver.Validate(); err != nil {
@@ -72,20 +77,49 @@ func runVerify(cmd *cobra.Command, o verifyOptions) error {
 	if err != nil {
 		return err
 	}
+	host := startHost(hostinfo.Options{})
 	runErr := receiver.Consume(cmd.Context(), in, v, o.bytes)
 	rep := v.Result(runErr)
+	rep.Hosts.Local = host.finish()
 	rep.Version = versionString()
 	rep.BytesExpected = o.bytes
-	if err := write(cmd.OutOrStdout(), rep, o.json); err != nil {
-		return runtimeError{err}
-	}
-	return verdictErr(rep)
+	return writeReport(cmd, rep, o.json)
 }
 
-// write encodes a report for stdout.
-func write(w io.Writer, r report.Report, asJSON bool) error {
+// writeReport writes a run's report to stdout and returns the error that
+// carries its verdict. A report that cannot be written still has a
+// verdict: corruption found stays exit 1 (a cron job on a full disk must
+// not miss it), and the write failure goes to stderr.
+func writeReport(cmd *cobra.Command, r report.Report, asJSON bool) error {
+	var err error
 	if asJSON {
-		return report.JSON(w, r)
+		err = report.JSON(cmd.OutOrStdout(), r)
+	} else {
+		err = report.Text(cmd.OutOrStdout(), r)
 	}
-	return report.Text(w, r)
+	if err == nil || r.Verdict == report.Corrupt {
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "zerocheck: writing the report: %v\n", err)
+			fmt.Fprintln(cmd.ErrOrStderr(), report.Headline(r))
+		}
+		return verdictErr(r)
+	}
+	return runtimeError{fmt.Errorf("writing the report: %w", err)}
+}
+
+// hostRun collects this host's facts when a run starts and the change of
+// its counters when it ends.
+type hostRun struct {
+	opt   hostinfo.Options
+	facts *hostinfo.Facts
+}
+
+func startHost(opt hostinfo.Options) hostRun {
+	return hostRun{opt: opt, facts: hostinfo.Collect(opt)}
+}
+
+func (h hostRun) finish() *hostinfo.Facts {
+	d := hostinfo.ReadCounters(h.opt).Sub(h.facts.Counters)
+	h.facts.Delta = &d
+	return h.facts
 }

@@ -1,0 +1,94 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/zerocheck/zerocheck/hostinfo"
+)
+
+// HostsText writes the facts of one or two hosts: known risks first
+// (matches before possibles), then the facts side by side, then why each
+// unknown fact is unknown. peer may be nil.
+func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
+	type side struct {
+		name string
+		f    *hostinfo.Facts
+	}
+	sides := []side{{"local", local}}
+	if peer != nil {
+		sides = append(sides, side{"peer", peer})
+	}
+
+	var rows [][]string
+	for _, status := range []string{hostinfo.Match, hostinfo.Possible} {
+		for _, s := range sides {
+			for _, r := range s.f.Risks {
+				if r.Status == status {
+					rows = append(rows, []string{strings.ToUpper(r.Status), r.Severity, s.name, r.ID, r.Reason})
+				}
+			}
+		}
+	}
+	if len(rows) > 0 {
+		fmt.Fprintln(w, "Known risks")
+		if err := wrapTable(w, []string{"status", "severity", "host", "risk", "why"}, rows, 72); err != nil {
+			return err
+		}
+		for _, s := range sides {
+			for _, r := range s.f.Risks {
+				if r.Status == hostinfo.Match {
+					fmt.Fprintf(w, "%s %s: %s\n  %s\n  source: %s\n", s.name, r.ID, r.Title, r.Description, r.Source)
+				}
+			}
+		}
+	} else {
+		fmt.Fprintln(w, "Known risks: none match")
+	}
+
+	header := []string{"fact"}
+	cols := make([]map[string]string, len(sides))
+	var order []string
+	seen := map[string]bool{}
+	for i, s := range sides {
+		header = append(header, s.name)
+		cols[i] = map[string]string{}
+		for _, fl := range s.f.Fields() {
+			if !seen[fl.Path] {
+				seen[fl.Path] = true
+				order = append(order, fl.Path)
+			}
+			cols[i][fl.Path] = fl.Value
+		}
+	}
+	rows = nil
+	for _, p := range order {
+		row := []string{p}
+		for i := range sides {
+			v, ok := cols[i][p]
+			if !ok {
+				v = "-"
+			}
+			row = append(row, v)
+		}
+		rows = append(rows, row)
+	}
+	fmt.Fprintln(w, "\nHost facts")
+	if err := wrapTable(w, header, rows, 56); err != nil {
+		return err
+	}
+
+	for _, s := range sides {
+		if len(s.f.Unknown) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nUnknown on %s (%s):\n", s.name, s.f.Hostname)
+		for _, k := range slices.Sorted(maps.Keys(s.f.Unknown)) {
+			fmt.Fprintf(w, "  %s: %s\n", k, s.f.Unknown[k])
+		}
+	}
+	return nil
+}
