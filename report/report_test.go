@@ -2,11 +2,14 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zerocheck/zerocheck/hostinfo"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -35,17 +38,50 @@ func TestTextGolden(t *testing.T) {
 			if err := Text(&got, r); err != nil {
 				t.Fatal(err)
 			}
-			golden := strings.TrimSuffix(f, ".json") + ".txt"
-			if *update {
-				os.WriteFile(golden, got.Bytes(), 0o644)
-			}
-			want, err := os.ReadFile(golden)
+			checkGolden(t, strings.TrimSuffix(f, ".json")+".txt", got.Bytes())
+		})
+	}
+}
+
+// checkGolden compares got with the golden file, or rewrites it with
+// -update.
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
+	if *update {
+		os.MkdirAll(filepath.Dir(golden), 0o755)
+		os.WriteFile(golden, got, 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("text differs from %s; got:\n%s", golden, got)
+	}
+}
+
+// TestHostsTextGolden renders the facts of each hostinfo fixture (its
+// golden JSON) as zerocheck hostinfo prints them.
+func TestHostsTextGolden(t *testing.T) {
+	files, _ := filepath.Glob("../hostinfo/testdata/golden/*.json")
+	if len(files) < 6 {
+		t.Fatalf("only %d host fixtures", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("text differs from %s; got:\n%s", golden, got.String())
+			var facts hostinfo.Facts
+			if err := json.Unmarshal(raw, &facts); err != nil {
+				t.Fatal(err)
 			}
+			var got bytes.Buffer
+			if err := HostsText(&got, &facts, nil); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join("testdata", "hosts", strings.TrimSuffix(filepath.Base(f), ".json")+".txt"), got.Bytes())
 		})
 	}
 }
