@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -92,8 +93,10 @@ func Text(w io.Writer, r Report) error {
 	if r.Hosts.Local != nil || r.Hosts.Peer != nil {
 		b.WriteByte('\n')
 		local, peer := r.Hosts.Local, r.Hosts.Peer
-		if local == nil {
-			local, peer = peer, nil
+		if local == nil || peer == local {
+			// One host to show: the peer alone, or both ends being this
+			// host (loopback).
+			local, peer = cmp.Or(local, peer), nil
 		}
 		if err := HostsText(&b, local, peer); err != nil {
 			return err
