@@ -1,6 +1,7 @@
 package hostinfo
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/zerocheck/zerocheck/internal/xfrm"
@@ -47,21 +49,42 @@ func (o Options) Live() bool { return filepath.Clean(o.root()) == "/" }
 type collector struct {
 	opt  Options
 	root string
-	live bool
-	f    *Facts
+	// dir confines every open to the root: a copied tree's absolute or
+	// escaping symlinks must not read this machine's /proc. nil when the
+	// root cannot be opened, and then every read fails with that error.
+	dir     *os.Root
+	rootErr error
+	live    bool
+	f       *Facts
+}
+
+func newCollector(opt Options, f *Facts) *collector {
+	c := &collector{opt: opt, root: opt.root(), live: opt.Live(), f: f}
+	c.dir, c.rootErr = os.OpenRoot(c.root)
+	return c
+}
+
+func (c *collector) close() {
+	if c.dir != nil {
+		c.dir.Close()
+	}
 }
 
 // Collect gathers the facts of the host at opt.Root and matches them
 // against the known-risk rules.
 func Collect(opt Options) *Facts {
-	c := &collector{opt: opt, root: opt.root(), live: opt.Live()}
-	c.f = &Facts{Root: c.root, Time: time.Now().UTC(), Unknown: map[string]string{}}
+	c := newCollector(opt, &Facts{Root: opt.root(), Time: time.Now().UTC(), Unknown: map[string]string{}})
+	defer c.close()
+	if !validInterface(opt.Interface) {
+		c.unknown("net.interface", fmt.Sprintf("%q is not an interface name", opt.Interface))
+		c.opt.Interface = ""
+	}
 	c.kernel()
 	c.cpu()
 	c.virt()
 	c.aes()
 	c.ipsec()
-	if opt.Interface != "" {
+	if c.opt.Interface != "" {
 		c.netPath()
 	}
 	c.f.Counters = c.counters()
@@ -72,9 +95,23 @@ func Collect(opt Options) *Facts {
 // ReadCounters reads only the counters, for the before/after snapshots
 // of a run.
 func ReadCounters(opt Options) Counters {
-	c := &collector{opt: opt, root: opt.root(), live: opt.Live(), f: &Facts{Unknown: map[string]string{}}}
+	c := newCollector(opt, &Facts{Unknown: map[string]string{}})
+	defer c.close()
+	if !validInterface(opt.Interface) {
+		c.opt.Interface = ""
+	}
 	return c.counters()
 }
+
+// validInterface reports whether name can be a Linux interface name: it
+// becomes a path under /sys/class/net, so it must not climb out of it.
+func validInterface(name string) bool {
+	return len(name) < 16 && !strings.ContainsAny(name, "/\x00") && name != "." && name != ".."
+}
+
+// errEmpty marks a file the kernel never leaves empty that is: procfs
+// copied by a tool that trusts st_size (tar, rsync) reads as nothing.
+var errEmpty = errors.New("empty (procfs copied by a tool that trusts file sizes?)")
 
 // read returns a file's contents, or records why fact could not be read
 // from it and returns false.
@@ -87,12 +124,23 @@ func (c *collector) read(fact, path string) ([]byte, bool) {
 	return b, true
 }
 
+// readErr reads a regular file under the root. O_NONBLOCK and the
+// regular-file check keep a FIFO or device planted in a tree from
+// blocking collection; procfs and sysfs files are regular.
 func (c *collector) readErr(path string) ([]byte, error) {
-	f, err := os.Open(filepath.Join(c.root, path))
+	if c.dir == nil {
+		return nil, c.rootErr
+	}
+	f, err := c.dir.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
@@ -103,14 +151,33 @@ func (c *collector) readErr(path string) ([]byte, error) {
 	return b, nil
 }
 
-// readString reads a one-line file.
+// readString reads a one-line file; an empty one is unknown.
 func (c *collector) readString(fact, path string) (string, bool) {
-	b, ok := c.read(fact, path)
-	return strings.TrimSpace(string(b)), ok
+	s, err := c.readStringErr(path)
+	if err != nil {
+		c.unknown(fact, reason(path, err))
+		return "", false
+	}
+	return s, true
+}
+
+func (c *collector) readStringErr(path string) (string, error) {
+	b, err := c.readErr(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", errEmpty
+	}
+	return s, nil
 }
 
 func (c *collector) exists(path string) bool {
-	_, err := os.Stat(filepath.Join(c.root, path))
+	if c.dir == nil {
+		return false
+	}
+	_, err := c.dir.Stat(path)
 	return err == nil
 }
 
@@ -142,6 +209,12 @@ func (c *collector) kernel() {
 	}
 	if k.Version, ok = c.readString("kernel.version", "proc/sys/kernel/version"); !ok {
 		k.Version = Unknown
+	}
+	// "Ubuntu 5.4.0-216.236-generic 5.4.291": the last field is upstream.
+	if sig, err := c.readStringErr("proc/version_signature"); err == nil {
+		if f := strings.Fields(sig); len(f) > 0 {
+			k.Upstream = f[len(f)-1]
+		}
 	}
 	if h, ok := c.readString("hostname", "proc/sys/kernel/hostname"); ok {
 		c.f.Hostname = h
@@ -218,14 +291,20 @@ func (c *collector) aes() {
 		a.CPUFlag = c.f.CPU.CPUID.Flags.AES
 	}
 	if a.CPUFlag == nil {
-		c.unknown("aes.cpu_flag", "neither /proc/cpuinfo nor CPUID could be read")
+		c.unknown("aes.cpu_flag", "no CPU flags: "+cmp.Or(c.f.Unknown["cpu.flags"], "none read")+"; CPUID not read")
 	}
 
 	modB, modErr := c.readErr("proc/modules")
 	cryB, cryErr := c.readErr("proc/crypto")
 	var entries []cryptoEntry
 	if cryErr == nil {
-		entries = parseCrypto(cryB)
+		if entries = parseCrypto(cryB); len(entries) == 0 {
+			// A kernel always registers some algorithm: no entries means
+			// a broken or empty copy, not "no aesni".
+			cryErr = errEmpty
+		}
+	}
+	if cryErr == nil {
 		for _, name := range []string{"aes", "cbc(aes)", "gcm(aes)", "rfc4106(gcm(aes))"} {
 			if e, ok := pick(entries, name); ok {
 				a.Implementations[name] = Impl{Driver: e.driver, Module: e.module, Priority: e.priority}
@@ -243,9 +322,9 @@ func (c *collector) aes() {
 		})
 	}
 	switch {
-	case modErr == nil && parseModules(modB)["aesni_intel"], cryErr == nil && aesniIn("aesni_intel"):
+	case modErr == nil && parseModules(modB)["aesni_intel"], aesniIn("aesni_intel"):
 		a.KernelModule = "loaded"
-	case cryErr == nil && aesniIn("kernel"):
+	case aesniIn("kernel"):
 		a.KernelModule = "builtin"
 	case cryErr == nil:
 		a.KernelModule = "absent"
@@ -316,12 +395,13 @@ func (c *collector) ipsec() {
 	if p.States == nil {
 		p.States = []xfrm.SA{}
 	}
-	transport, natt := false, false
+	transport, encap, both := false, false, false
 	for _, s := range states {
 		transport = transport || s.Mode == "transport"
-		natt = natt || strings.HasPrefix(s.Encap, "espinudp")
+		encap = encap || s.Encap != ""
+		both = both || s.Mode == "transport" && s.Encap != ""
 	}
-	p.TransportMode, p.NATT = &transport, &natt
+	p.TransportMode, p.NATT, p.EncapTransport = &transport, &encap, &both
 }
 
 func (c *collector) netPath() {
@@ -379,15 +459,23 @@ func (c *collector) counters() Counters {
 		k.RxCRCErrors = c.int64File("counters.rx_crc_errors", "sys/class/net/"+ifc+"/statistics/rx_crc_errors")
 		k.RxErrors = c.int64File("counters.rx_errors", "sys/class/net/"+ifc+"/statistics/rx_errors")
 	}
-	mcs, _ := filepath.Glob(filepath.Join(c.root, "sys/devices/system/edac/mc/mc[0-9]*"))
+	var mcs []string
+	if c.dir != nil {
+		mcs, _ = fs.Glob(c.dir.FS(), "sys/devices/system/edac/mc/mc[0-9]*")
+	}
 	if len(mcs) == 0 {
-		c.unknown("counters.edac", "/sys/devices/system/edac/mc: no memory controllers (no EDAC driver, or a virtual machine)")
+		c.unknown("counters.edac_corrected", "/sys/devices/system/edac/mc: no memory controllers (no EDAC driver, or a virtual machine)")
+		c.unknown("counters.edac_uncorrected", c.f.Unknown["counters.edac_corrected"])
+		return k
 	}
+	// A sum over some controllers is not the total: one unreadable
+	// controller makes the total unknown.
+	ce, ue := new(int64), new(int64)
 	for _, mc := range mcs {
-		rel, _ := filepath.Rel(c.root, mc)
-		k.EDACCorrected = addPtr(k.EDACCorrected, c.int64File("counters.edac_corrected", rel+"/ce_count"))
-		k.EDACUncorrected = addPtr(k.EDACUncorrected, c.int64File("counters.edac_uncorrected", rel+"/ue_count"))
+		ce = addPtr(ce, c.int64File("counters.edac_corrected", mc+"/ce_count"))
+		ue = addPtr(ue, c.int64File("counters.edac_uncorrected", mc+"/ue_count"))
 	}
+	k.EDACCorrected, k.EDACUncorrected = ce, ue
 	return k
 }
 
@@ -404,12 +492,10 @@ func (c *collector) int64File(fact, path string) *int64 {
 	return &v
 }
 
+// addPtr adds two counters, either of which may be unknown (nil).
 func addPtr(sum, v *int64) *int64 {
-	if v == nil {
-		return sum
-	}
-	if sum == nil {
-		return v
+	if v == nil || sum == nil {
+		return nil
 	}
 	t := *sum + *v
 	return &t

@@ -44,6 +44,10 @@ type Facts struct {
 // Kernel is the running kernel.
 type Kernel struct {
 	Release string `json:"release"`
+	// Upstream is the upstream version a distribution kernel carries, from
+	// Ubuntu's /proc/version_signature ("" when the kernel has none):
+	// Debian and Ubuntu releases read X.Y.0 whatever their patch level.
+	Upstream string `json:"upstream_version,omitempty"`
 	Version string `json:"version"`
 	Arch    string `json:"arch"`
 	Distro  string `json:"distro"`
@@ -99,7 +103,8 @@ type Virt struct {
 	// XenMode is pv, hvm or pvh for Xen, "" otherwise, "unknown" when
 	// Xen is certain but the mode is not.
 	XenMode string `json:"xen_mode"`
-	// XenRole is dom0 or domU for Xen, "" otherwise.
+	// XenRole is dom0 or domU for Xen, "" otherwise, "unknown" when Xen
+	// is certain but the role is not.
 	XenRole    string `json:"xen_role"`
 	XenVersion string `json:"xen_version"`
 	// Signal says which evidence decided the hypervisor and mode.
@@ -142,10 +147,14 @@ type IPsec struct {
 	// read (StatesSource says from where they were).
 	States       []xfrm.SA `json:"states"`
 	StatesSource string    `json:"states_source"`
-	// TransportMode and NATT summarise States: an SA in transport mode,
-	// an SA with UDP encapsulation. null when States is unknown.
-	TransportMode *bool `json:"transport_mode"`
-	NATT          *bool `json:"nat_t"`
+	// TransportMode and NATT summarise States: some SA is in transport
+	// mode; some SA is encapsulated in UDP (NAT-T) or TCP. EncapTransport
+	// is one SA that is both: the case in which Linux marks what it
+	// decrypts CHECKSUM_UNNECESSARY (esp_input_done2, RFC 3948), so
+	// in-host corruption passes TCP unseen. null when States is unknown.
+	TransportMode  *bool `json:"transport_mode"`
+	NATT           *bool `json:"nat_t"`
+	EncapTransport *bool `json:"encap_transport"`
 }
 
 // NetPath is the interface that carries a run.

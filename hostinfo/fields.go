@@ -23,6 +23,9 @@ func (f *Facts) Fields() []Field {
 	add("hostname", f.Hostname)
 	add("kernel.release", k.Release)
 	add("kernel.version", k.Version)
+	if k.Upstream != "" {
+		add("kernel.upstream_version", k.Upstream)
+	}
 	add("kernel.arch", k.Arch)
 	add("kernel.distro", k.Distro)
 	taint := Unknown
@@ -81,6 +84,7 @@ func (f *Facts) Fields() []Field {
 	}
 	add("ipsec.transport_mode", boolText(p.TransportMode))
 	add("ipsec.nat_t", boolText(p.NATT))
+	add("ipsec.encap_transport", boolText(p.EncapTransport))
 	if p.XfrmStat == nil {
 		add("ipsec.xfrm_stat", Unknown)
 	} else {

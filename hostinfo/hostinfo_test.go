@@ -234,13 +234,32 @@ func TestKernelVersion(t *testing.T) {
 
 func TestAVXRuleBounds(t *testing.T) {
 	yes := true
-	for rel, want := range map[string]bool{
-		"5.1.21": false, "5.2.0": true, "5.3.14": true, "5.3.15": false, "5.4.0-generic": true, "5.4.1": true, "5.4.2": false, "6.1.0": false,
+	for _, tc := range []struct {
+		release, upstream, want string // want: match, possible, or "" (no risk)
+	}{
+		{"5.1.21", "", ""},
+		{"5.2.0", "", Match},
+		{"5.3.14", "", Match},
+		{"5.3.15", "", ""},
+		{"5.4.1", "", Match},
+		{"5.4.2", "", ""},
+		{"6.1.0", "", ""},
+		// Distribution releases pinned at X.Y.0 say nothing of their
+		// patch level; Ubuntu's version_signature does.
+		{"5.4.0-216-generic", "", Possible},
+		{"5.4.0-216-generic", "5.4.291", ""},
+		{"5.3.0-24-generic", "5.3.13", Match},
+		{"4.19.0-6-amd64", "", ""},
+		{"5.2.0-1-amd64", "", Match},
+		{"unknown", "", Possible},
 	} {
-		f := &Facts{Kernel: Kernel{Release: rel}, CPU: CPU{Flags: CPUFlags{AVX: &yes}}, Virt: Virt{Hypervisor: "none"}, AES: AES{KernelModule: "absent"}, IPsec: IPsec{Modules: []string{}}}
-		r := risk(&Facts{Risks: Evaluate(f)}, "linux-avx-signal-corruption")
-		if (r != nil && r.Status == Match) != want {
-			t.Errorf("%s: %+v, want match %v", rel, r, want)
+		f := &Facts{Kernel: Kernel{Release: tc.release, Upstream: tc.upstream}, CPU: CPU{Flags: CPUFlags{AVX: &yes}}}
+		got := ""
+		if r := risk(&Facts{Risks: Evaluate(f)}, "linux-avx-signal-corruption"); r != nil {
+			got = r.Status
+		}
+		if got != tc.want {
+			t.Errorf("%s (upstream %q): %q, want %q", tc.release, tc.upstream, got, tc.want)
 		}
 	}
 }

@@ -57,13 +57,15 @@ func ethtoolValue(fd int, ifname string, cmd uint32) (uint32, error) {
 		return 0, errors.New("interface name too long")
 	}
 	val := &struct{ cmd, data uint32 }{cmd: cmd}
+	// data is an unsafe.Pointer, not a uintptr, so that the garbage
+	// collector and stack copying keep val where the kernel will write.
 	var ifr struct {
 		name [unix.IFNAMSIZ]byte
-		data uintptr
+		data unsafe.Pointer
 		_    [16]byte // the rest of the kernel's union
 	}
 	copy(ifr.name[:], ifname)
-	ifr.data = uintptr(unsafe.Pointer(val))
+	ifr.data = unsafe.Pointer(val)
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
 	runtime.KeepAlive(val)
 	if errno != 0 {

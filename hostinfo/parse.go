@@ -3,6 +3,7 @@ package hostinfo
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -83,6 +84,7 @@ type cryptoEntry struct {
 	name, driver, module string
 	priority             int
 	internal             bool
+	untested             bool
 }
 
 func parseCrypto(b []byte) []cryptoEntry {
@@ -115,27 +117,28 @@ func parseCrypto(b []byte) []cryptoEntry {
 			cur.priority, _ = strconv.Atoi(v)
 		case "internal":
 			cur.internal = v == "yes"
+		case "selftest":
+			cur.untested = v == "unknown"
 		}
 	}
 	flush()
 	return out
 }
 
-// pick returns the entry the crypto API would choose for name: the
-// highest priority among those not marked internal (internal entries are
-// helpers of other drivers, never picked by name). Old kernels have no
-// internal field; their helpers are named __*, which no caller asks for.
+// pick returns the entry the crypto API would choose for name, as
+// __crypto_alg_lookup does: the highest priority among tested entries not
+// marked internal, the first listed winning a tie (/proc/crypto lists
+// crypto_alg_list in order). Internal entries are helpers of other
+// drivers; old kernels have no internal field, and name theirs __*, which
+// no caller asks for.
 func pick(entries []cryptoEntry, name string) (cryptoEntry, bool) {
 	var best cryptoEntry
 	found := false
 	for _, e := range entries {
-		if e.name != name || e.internal {
+		if e.name != name || e.internal || e.untested {
 			continue
 		}
-		// On a tie, prefer the entry that names its module: instances
-		// made from a module's template are listed as "kernel" too.
-		if !found || e.priority > best.priority ||
-			e.priority == best.priority && best.module == "kernel" && e.module != "kernel" {
+		if !found || e.priority > best.priority {
 			best, found = e, true
 		}
 	}
@@ -225,9 +228,14 @@ const taintLetters = "PFSRMBUDAWCIOELKXTNJ"
 
 func taintFlags(t uint64) string {
 	var s strings.Builder
-	for i := 0; i < len(taintLetters); i++ {
-		if t&(1<<i) != 0 {
+	for i := 0; i < 64; i++ {
+		switch {
+		case t&(1<<i) == 0:
+		case i < len(taintLetters):
 			s.WriteByte(taintLetters[i])
+		default:
+			// A bit newer than this table: keep it visible.
+			fmt.Fprintf(&s, "(bit %d)", i)
 		}
 	}
 	return s.String()

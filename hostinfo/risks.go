@@ -79,22 +79,30 @@ var Rules = []Rule{
 					return unknownTri, "hypervisor unknown"
 				case v.Hypervisor != "xen":
 					return no, v.Hypervisor
-				case v.XenMode == Unknown || v.XenRole == Unknown:
-					return unknownTri, "xen " + v.XenMode + " " + v.XenRole
-				case v.XenMode == "pv" && v.XenRole == "domU":
-					return yes, "pv domU"
+				case v.XenMode == Unknown || v.XenMode == "":
+					return unknownTri, "xen, mode unknown"
 				}
-				return no, v.XenMode + " " + v.XenRole
+				return triOf(v.XenMode == "pv"), v.XenMode
+			}},
+			{"virt.xen_role", func(f *Facts) (tri, string) {
+				v := f.Virt
+				switch {
+				case v.Hypervisor == Unknown:
+					return unknownTri, "hypervisor unknown"
+				case v.Hypervisor != "xen":
+					return no, v.Hypervisor
+				case v.XenRole == Unknown || v.XenRole == "":
+					return unknownTri, "xen, role unknown"
+				}
+				return triOf(v.XenRole == "domU"), v.XenRole
 			}},
 			{"virt.xen_version", func(f *Facts) (tri, string) {
 				v := f.Virt.XenVersion
-				switch {
-				case v == Unknown || v == "":
+				n, ok := kernelVersion(v)
+				if !ok {
 					return unknownTri, v
-				case strings.HasPrefix(v, "3.4."), strings.HasPrefix(v, "4.1."), v == "3.4", v == "4.1":
-					return yes, v
 				}
-				return no, v
+				return triOf(n[0] == 3 && n[1] == 4 || n[0] == 4 && n[1] == 1), v
 			}},
 			{"aes.kernel_module", func(f *Facts) (tri, string) {
 				switch m := f.AES.KernelModule; m {
@@ -107,19 +115,19 @@ var Rules = []Rule{
 				}
 			}},
 		},
-		Raise:  []cond{ipsecTransportOrNATT()},
+		Raise:  []cond{ipsecEncapTransport()},
 		Raised: "critical",
 	},
 	{
 		ID:    "ipsec-transport-no-tcp-checksum",
-		Title: "IPsec transport mode or ESP-in-UDP: TCP checksums go unchecked on receive",
-		Description: "In IPsec transport mode (and NAT-T, ESP in UDP) Linux marks decrypted TCP/UDP payloads " +
-			"CHECKSUM_UNNECESSARY (RFC 3948 allows it), so corruption that happens inside a host before " +
-			"encryption reaches applications instead of being dropped. It causes no corruption by itself, " +
-			"but removes the last end-to-end check: application-level checksums matter here.",
-		Source:   "shared/reference/poison-packet.md (Bug #3; RFC 3948 section 3.1.2)",
+		Title: "IPsec transport mode with NAT-T: TCP checksums go unchecked on receive",
+		Description: "For an SA in transport mode with UDP (NAT-T) or TCP encapsulation, Linux marks decrypted " +
+			"TCP/UDP payloads CHECKSUM_UNNECESSARY (RFC 3948 allows it; esp_input_done2), so corruption that " +
+			"happens inside a host before encryption reaches applications instead of being dropped. It causes " +
+			"no corruption by itself, but removes the last end-to-end check: application-level checksums matter here.",
+		Source:   "shared/reference/poison-packet.md (Bug #3); RFC 3948 section 3.1.2; net/ipv4/esp4.c esp_input_done2",
 		Severity: "info",
-		All:      []cond{ipsecTransportOrNATT()},
+		All:      []cond{ipsecEncapTransport()},
 	},
 	{
 		ID:    "linux-avx-signal-corruption",
@@ -130,14 +138,22 @@ var Rules = []Rule{
 		Source:   "https://github.com/golang/go/issues/35777; https://bugzilla.kernel.org/show_bug.cgi?id=205663",
 		Severity: "medium",
 		All: []cond{
-			{"kernel.release", func(f *Facts) (tri, string) {
-				v, ok := kernelVersion(f.Kernel.Release)
-				if !ok {
+			{"kernel.upstream_version", func(f *Facts) (tri, string) {
+				v, ok := upstreamVersion(f.Kernel)
+				switch series := [2]int{v[0], v[1]}; {
+				case ok:
+				case series == [2]int{0, 0}:
 					return unknownTri, f.Kernel.Release
+				case series == [2]int{5, 2}:
+					return yes, f.Kernel.Release + " (every 5.2 release)"
+				case series == [2]int{5, 3} || series == [2]int{5, 4}:
+					return unknownTri, f.Kernel.Release + " (a distribution kernel: upstream patch level unknown)"
+				default:
+					return no, f.Kernel.Release
 				}
 				in := !versionLess(v, [3]int{5, 2, 0}) && versionLess(v, [3]int{5, 4, 2}) &&
 					!(v[0] == 5 && v[1] == 3 && v[2] >= 15)
-				return triOf(in), f.Kernel.Release
+				return triOf(in), fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2])
 			}},
 			{"cpu.flags.avx", func(f *Facts) (tri, string) {
 				return boolTri(f.CPU.Flags.AVX)
@@ -155,9 +171,9 @@ var Rules = []Rule{
 			{"counters.edac_uncorrected", func(f *Facts) (tri, string) {
 				u := f.Counters.EDACUncorrected
 				if u == nil {
-					// Absent EDAC is the common case (VMs): not a reason
-					// to call this possible.
-					return no, "none"
+					// Without EDAC (most VMs) memory errors cannot be
+					// seen: possible, which tells the operator so.
+					return unknownTri, Unknown
 				}
 				return triOf(*u > 0), fmt.Sprint(*u)
 			}},
@@ -189,34 +205,40 @@ func kernelAtLeast(a, b, c int) cond {
 	}}
 }
 
-func ipsecTransportOrNATT() cond {
+// ipsecEncapTransport holds when an SA is in transport mode with UDP or
+// TCP encapsulation: only then does Linux skip checksum validation of
+// what it decrypts (esp4/esp6 esp_input_done2). Transport mode alone, or
+// NAT-T in tunnel mode, keeps the checksum check.
+func ipsecEncapTransport() cond {
 	return cond{"ipsec.states", func(f *Facts) (tri, string) {
 		p := f.IPsec
-		if p.TransportMode == nil {
-			// Without the SAs, loaded transport-mode modules are a hint,
-			// not proof: possible.
-			for _, m := range p.Modules {
-				if strings.Contains(m, "mode_transport") || strings.HasPrefix(m, "esp") {
-					return unknownTri, "states unknown; modules " + strings.Join(p.Modules, ",")
-				}
+		if p.EncapTransport == nil {
+			hint := "SAs unknown"
+			if len(p.Modules) > 0 {
+				hint += "; modules " + strings.Join(p.Modules, ",")
 			}
-			if p.Modules == nil {
-				return unknownTri, "states and modules unknown"
-			}
-			return no, "no IPsec modules loaded"
+			return unknownTri, hint
 		}
-		var what []string
-		if *p.TransportMode {
-			what = append(what, "transport mode")
+		if !*p.EncapTransport {
+			return no, "no transport-mode SA with UDP/TCP encapsulation"
 		}
-		if *p.NATT {
-			what = append(what, "ESP in UDP (NAT-T)")
-		}
-		if len(what) == 0 {
-			return no, "no transport-mode or UDP-encapsulated SA"
-		}
-		return yes, strings.Join(what, ", ")
+		return yes, "transport mode with ESP-in-UDP/TCP encapsulation"
 	}}
+}
+
+// upstreamVersion is the upstream kernel a release is built from. Debian
+// and Ubuntu pin releases at X.Y.0 whatever stable patches they carry;
+// Ubuntu's /proc/version_signature names the real one, and without it
+// such a release says nothing about patch level.
+func upstreamVersion(k Kernel) ([3]int, bool) {
+	if k.Upstream != "" {
+		return kernelVersion(k.Upstream)
+	}
+	v, ok := kernelVersion(k.Release)
+	if !ok || v[2] == 0 && strings.Contains(k.Release, "-") {
+		return v, false
+	}
+	return v, true
 }
 
 // Evaluate matches facts against Rules. A rule whose deciding facts all
@@ -245,26 +267,31 @@ func Evaluate(f *Facts) []Risk {
 		if !ok {
 			continue
 		}
-		reason := strings.Join(risk.Matched, ", ")
+		known := strings.Join(risk.Matched, ", ")
+		var raise string
 		for _, c := range r.Raise {
-			if t, val := c.test(f); t == yes {
+			switch t, val := c.test(f); t {
+			case yes:
 				risk.Severity = r.Raised
 				risk.Matched = append(risk.Matched, c.fact+"="+val)
-				reason += "; raised: " + c.fact + "=" + val
+				raise += "; raised: " + c.fact + "=" + val
+			case unknownTri:
+				raise += "; " + c.fact + " unknown (would raise severity to " + r.Raised + ")"
 			}
 		}
 		if len(risk.Unknown) == 0 {
 			risk.Status = Match
-			risk.Reason = reason
+			risk.Reason = known + raise
 			out = append(out, risk)
-		} else {
-			risk.Status = Possible
-			risk.Reason = "unknown: " + strings.Join(risk.Unknown, ", ")
-			if reason != "" {
-				risk.Reason += "; known: " + reason
-			}
-			possible = append(possible, risk)
+			continue
 		}
+		risk.Status = Possible
+		risk.Reason = "unknown: " + strings.Join(risk.Unknown, ", ")
+		if known != "" {
+			risk.Reason += "; known: " + known
+		}
+		risk.Reason += raise
+		possible = append(possible, risk)
 	}
 	return append(out, possible...)
 }

@@ -2,6 +2,7 @@ package hostinfo
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -74,10 +75,13 @@ func (c *collector) virt() {
 		c.unknown("virt.dmi", "/sys/class/dmi/id: not present (no DMI tables: Xen PV guests and containers have none)")
 	}
 
-	hypType, _ := c.readErr("sys/hypervisor/type")
-	isXen := strings.TrimSpace(string(hypType)) == "xen" || c.exists("proc/xen")
-	if isXen {
-		c.xen(hasDMI, dmi)
+	hypType, _ := c.readStringErr("sys/hypervisor/type")
+	switch {
+	case hypType == "xen":
+		c.xen("/sys/hypervisor/type is xen", hasDMI, dmi)
+		return
+	case c.exists("proc/xen"):
+		c.xen("/proc/xen exists", hasDMI, dmi)
 		return
 	}
 
@@ -86,13 +90,13 @@ func (c *collector) virt() {
 		cpuidHyp = c.f.CPU.CPUID.Hypervisor
 	}
 	if name, ok := cpuidHypervisors[cpuidHyp]; ok {
-		v.Hypervisor, v.Signal = name, fmt.Sprintf("CPUID leaf 0x40000000 vendor %q", cpuidHyp)
+		c.decided(name, fmt.Sprintf("CPUID leaf 0x40000000 vendor %q", cpuidHyp), hasDMI, dmi)
 		return
 	}
 	if cs, err := c.readErr("sys/devices/system/clocksource/clocksource0/available_clocksource"); err == nil {
 		for _, f := range strings.Fields(string(cs)) {
 			if name, ok := hypervisorClocksources[f]; ok {
-				v.Hypervisor, v.Signal = name, "clocksource "+f+" (exists only under "+name+")"
+				c.decided(name, "clocksource "+f+" (exists only under "+name+")", hasDMI, dmi)
 				return
 			}
 		}
@@ -100,13 +104,13 @@ func (c *collector) virt() {
 	for _, k := range []string{"sys_vendor", "product_name", "bios_vendor"} {
 		for _, d := range dmiHypervisors {
 			if strings.HasPrefix(dmi[k], d.prefix) {
-				v.Hypervisor, v.Signal = d.name, fmt.Sprintf("DMI %s %q", k, dmi[k])
+				c.decided(d.name, fmt.Sprintf("DMI %s %q", k, dmi[k]), hasDMI, dmi)
 				return
 			}
 		}
 	}
 	if dmi["sys_vendor"] == "Microsoft Corporation" && dmi["product_name"] == "Virtual Machine" {
-		v.Hypervisor, v.Signal = "hyperv", "DMI Microsoft Corporation Virtual Machine"
+		c.decided("hyperv", "DMI Microsoft Corporation Virtual Machine", hasDMI, dmi)
 		return
 	}
 	switch hv := c.f.CPU.Flags.Hypervisor; {
@@ -121,17 +125,39 @@ func (c *collector) virt() {
 	}
 }
 
+// decided records a hypervisor found by a secondary signal; Xen found so
+// (its /sys/hypervisor not mounted or not copied) still gets its details,
+// each known or unknown with a reason.
+func (c *collector) decided(name, signal string, hasDMI bool, dmi map[string]string) {
+	if name == "xen" {
+		c.xen(signal, hasDMI, dmi)
+		return
+	}
+	c.f.Virt.Hypervisor, c.f.Virt.Signal = name, signal
+}
+
+// Xen feature bits of /sys/hypervisor/properties/features (xen/features.h).
+const (
+	xenfeatAutoTranslatedPhysmap = 2  // the guest's page tables are translated: HVM or PVH, not PV
+	xenfeatDom0                  = 11 // this domain is dom0 (Xen 4.x and later)
+)
+
 // xen fills the Xen details. A Xen PV guest is the case that matters most
 // and shows least: old kernels (the incident's 3.x) have no
 // /sys/hypervisor/guest_type, PV guests have no DMI tables (no BIOS
-// boots them), and their CPUID may describe bare hardware.
-func (c *collector) xen(hasDMI bool, dmi map[string]string) {
+// boots them), and their CPUID may describe bare hardware (or, with CPUID
+// faulting on newer Xen, the hypervisor), so CPUID decides nothing here.
+func (c *collector) xen(signal string, hasDMI bool, dmi map[string]string) {
 	v := &c.f.Virt
-	v.Hypervisor = "xen"
-	v.Signal = "/sys/hypervisor/type is xen"
-	if !c.exists("sys/hypervisor/type") {
-		v.Signal = "/proc/xen exists"
+	v.Hypervisor, v.Signal = "xen", signal
+
+	var features *uint64
+	if s, err := c.readStringErr("sys/hypervisor/properties/features"); err == nil {
+		if f, err := strconv.ParseUint(s, 16, 64); err == nil {
+			features = &f
+		}
 	}
+	feature := func(bit uint) bool { return features != nil && *features&(1<<bit) != 0 }
 
 	caps, capErr := c.readErr("proc/xen/capabilities")
 	switch {
@@ -139,49 +165,54 @@ func (c *collector) xen(hasDMI bool, dmi map[string]string) {
 		v.XenRole = "dom0"
 	case capErr == nil:
 		v.XenRole = "domU"
+	case feature(xenfeatDom0):
+		v.XenRole = "dom0"
+		v.Signal += "; XENFEAT_dom0 set"
 	default:
 		v.XenRole = Unknown
 		c.unknown("virt.xen_role", reason("proc/xen/capabilities", capErr)+" (xenfs not mounted?)")
 	}
 
-	maj, e1 := c.readErr("sys/hypervisor/version/major")
-	min, e2 := c.readErr("sys/hypervisor/version/minor")
+	maj, e1 := c.readStringErr("sys/hypervisor/version/major")
+	min, e2 := c.readStringErr("sys/hypervisor/version/minor")
 	if e1 == nil && e2 == nil {
-		extra, _ := c.readErr("sys/hypervisor/version/extra")
-		v.XenVersion = strings.TrimSpace(string(maj)) + "." + strings.TrimSpace(string(min)) + strings.TrimSpace(string(extra))
+		extra, _ := c.readStringErr("sys/hypervisor/version/extra")
+		v.XenVersion = maj + "." + min + extra
 	} else {
 		v.XenVersion = Unknown
-		err := e1
+		path, err := "sys/hypervisor/version/major", e1
 		if err == nil {
-			err = e2
+			path, err = "sys/hypervisor/version/minor", e2
 		}
-		c.unknown("virt.xen_version", reason("sys/hypervisor/version", err))
+		c.unknown("virt.xen_version", reason(path, err))
 	}
 
-	cpuidHyp := ""
-	if c.f.CPU.CPUID != nil {
-		cpuidHyp = c.f.CPU.CPUID.Hypervisor
-	}
-	gt, gtErr := c.readErr("sys/hypervisor/guest_type")
+	gt, gtErr := c.readStringErr("sys/hypervisor/guest_type")
 	switch {
-	case gtErr == nil && strings.TrimSpace(string(gt)) != "":
-		v.XenMode = strings.ToLower(strings.TrimSpace(string(gt)))
+	case gtErr == nil:
+		v.XenMode = strings.ToLower(gt)
 		v.Signal += "; mode from /sys/hypervisor/guest_type"
+	case features != nil && !feature(xenfeatAutoTranslatedPhysmap):
+		v.XenMode = "pv"
+		v.Signal += "; XENFEAT_auto_translated_physmap clear: a PV guest manages its own page tables"
+	case features != nil && hasDMI:
+		v.XenMode = "hvm"
+		v.Signal += "; XENFEAT_auto_translated_physmap set and DMI present: HVM"
+	case features != nil:
+		v.XenMode = "pvh"
+		v.Signal += "; XENFEAT_auto_translated_physmap set and no DMI: PVH (no emulated BIOS)"
 	case v.XenRole == "dom0":
 		v.XenMode = "pv"
 		v.Signal += "; dom0 (control_d) on a kernel without guest_type: a classic PV dom0"
 	case hasDMI && (strings.HasPrefix(dmi["sys_vendor"], "Xen") || strings.Contains(dmi["product_name"], "HVM")):
 		v.XenMode = "hvm"
 		v.Signal += fmt.Sprintf("; DMI %q %q: HVM guests boot from Xen's emulated BIOS", dmi["sys_vendor"], dmi["product_name"])
-	case cpuidHyp == "XenVMMXenVMM":
-		v.XenMode = "hvm"
-		v.Signal += "; CPUID leaf 0x40000000 is XenVMMXenVMM: CPUID is trapped, as in HVM"
-	case !hasDMI && v.XenRole == "domU":
+	case !hasDMI && v.XenRole == "domU" && c.exists("sys/class"):
 		v.XenMode = "pv"
-		v.Signal += "; no guest_type and no DMI tables: a PV guest (no BIOS, so no DMI), as virt-what and systemd-detect-virt reason"
+		v.Signal += "; no guest_type, no feature flags and no DMI tables: a PV guest (no BIOS boots it, so it has no DMI), as virt-what calls Xen without HVM evidence a PV domU"
 	default:
 		v.XenMode = Unknown
-		c.unknown("virt.xen_mode", "no /sys/hypervisor/guest_type, and DMI and CPUID do not settle PV against HVM")
+		c.unknown("virt.xen_mode", "no /sys/hypervisor/guest_type or properties/features, and DMI does not settle PV against HVM")
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
 )
@@ -28,7 +30,7 @@ func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
 		for _, s := range sides {
 			for _, r := range s.f.Risks {
 				if r.Status == status {
-					rows = append(rows, []string{strings.ToUpper(r.Status), r.Severity, s.name, r.ID, r.Reason})
+					rows = append(rows, []string{strings.ToUpper(r.Status), r.Severity, s.name, r.ID, printable(r.Reason)})
 				}
 			}
 		}
@@ -61,7 +63,7 @@ func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
 				seen[fl.Path] = true
 				order = append(order, fl.Path)
 			}
-			cols[i][fl.Path] = fl.Value
+			cols[i][fl.Path] = printable(fl.Value)
 		}
 	}
 	rows = nil
@@ -85,10 +87,23 @@ func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
 		if len(s.f.Unknown) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\nUnknown on %s (%s):\n", s.name, s.f.Hostname)
+		fmt.Fprintf(w, "\nUnknown on %s (%s):\n", s.name, printable(s.f.Hostname))
 		for _, k := range slices.Sorted(maps.Keys(s.f.Unknown)) {
-			fmt.Fprintf(w, "  %s: %s\n", k, s.f.Unknown[k])
+			fmt.Fprintf(w, "  %s: %s\n", printable(k), printable(s.f.Unknown[k]))
 		}
 	}
 	return nil
+}
+
+// printable quotes a string that holds control characters: facts come
+// from files a copied tree may have forged, and a newline or an escape
+// sequence must not forge report lines or drive the terminal.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
 }

@@ -132,3 +132,17 @@ func TestDumpCollapsesRepeatedIntactLines(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+func TestHostTextQuotesControlCharacters(t *testing.T) {
+	f := &hostinfo.Facts{Hostname: "evil\nKnown risks: none match\x1b[2J", Unknown: map[string]string{"x": "a\x1b[31mb"}}
+	var b bytes.Buffer
+	if err := HostsText(&b, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(b.String(), "\x1b") || strings.Contains(b.String(), "\nKnown risks: none match\x1b") {
+		t.Fatalf("control characters reached the report:\n%q", b.String())
+	}
+	if !strings.Contains(b.String(), `evil\nKnown risks`) {
+		t.Fatalf("hostname not shown quoted:\n%s", b.String())
+	}
+}
