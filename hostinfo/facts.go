@@ -48,9 +48,9 @@ type Kernel struct {
 	// Ubuntu's /proc/version_signature ("" when the kernel has none):
 	// Debian and Ubuntu releases read X.Y.0 whatever their patch level.
 	Upstream string `json:"upstream_version,omitempty"`
-	Version string `json:"version"`
-	Arch    string `json:"arch"`
-	Distro  string `json:"distro"`
+	Version  string `json:"version"`
+	Arch     string `json:"arch"`
+	Distro   string `json:"distro"`
 	// Tainted is /proc/sys/kernel/tainted; TaintFlags its letters as
 	// oops messages print them (P, O, E, ...).
 	Tainted    *uint64 `json:"tainted"`
