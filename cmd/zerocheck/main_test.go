@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -529,4 +530,59 @@ func BenchmarkSeedCaptureVsDrain(b *testing.B) {
 	}
 	b.ReportMetric(verify.Seconds()/drain.Seconds(), "verify/drain")
 	b.ReportMetric(float64(seedcapture.Length)*float64(b.N)/verify.Seconds()/1e9, "verify-GB/s")
+}
+
+// TestHostinfoLiveIPsec runs zerocheck hostinfo in a network namespace of
+// its own holding a transport-mode SA: with CAP_NET_ADMIN the SA comes
+// from the kernel over netlink; without it the states are unknown, with
+// the reason, and the checksum-bypass risk is possible, never absent.
+func TestHostinfoLiveIPsec(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a network namespace")
+	}
+	for _, tool := range []string{"ip", "setpriv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (iproute2, util-linux)", tool)
+		}
+	}
+	ns := fmt.Sprintf("zc-hostinfo-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	// allocspi makes a larval SA, which needs no ESP support in the kernel.
+	if out, err := exec.Command("ip", "-n", ns, "xfrm", "state", "allocspi", "src", "192.0.2.1", "dst", "192.0.2.2",
+		"proto", "esp", "mode", "transport", "min", "0x100", "max", "0x100").CombinedOutput(); err != nil {
+		t.Skipf("no XFRM in this kernel: %v: %s", err, out)
+	}
+	run := func(prefix ...string) map[string]any {
+		args := append(append([]string{"netns", "exec", ns}, prefix...), bin, "hostinfo", "--json")
+		out, err := exec.Command("ip", args...).Output()
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return decodeJSON(t, string(out))
+	}
+	m := run()
+	ipsec := m["ipsec"].(map[string]any)
+	states, _ := ipsec["states"].([]any)
+	if len(states) != 1 || states[0].(map[string]any)["mode"] != "transport" || ipsec["states_source"] != "netlink" ||
+		ipsec["transport_mode"] != true || ipsec["encap_transport"] != false {
+		t.Fatalf("with CAP_NET_ADMIN: %v", ipsec)
+	}
+	m = run("setpriv", "--inh-caps=-all", "--bounding-set=-net_admin", "--")
+	ipsec = m["ipsec"].(map[string]any)
+	reason, _ := m["unknown"].(map[string]any)["ipsec.states"].(string)
+	if ipsec["states"] != nil || !strings.Contains(reason, "CAP_NET_ADMIN") {
+		t.Fatalf("without CAP_NET_ADMIN: states %v, reason %q", ipsec["states"], reason)
+	}
+	found := false
+	for _, r := range m["risks"].([]any) {
+		if r := r.(map[string]any); r["id"] == "ipsec-transport-no-tcp-checksum" {
+			found = r["status"] == "possible"
+		}
+	}
+	if !found {
+		t.Fatalf("checksum-bypass risk not possible on unknown SAs: %v", m["risks"])
+	}
 }
