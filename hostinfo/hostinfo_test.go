@@ -1,9 +1,7 @@
 package hostinfo
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,10 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerocheck/zerocheck/internal/golden"
 	"golang.org/x/sys/unix"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // fixtureInterface is the interface that carries runs on each fixture host.
 var fixtureInterface = map[string]string{
@@ -59,19 +56,7 @@ func TestFixturesGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, '\n')
-			golden := filepath.Join("testdata", "golden", name+".json")
-			if *update {
-				os.MkdirAll(filepath.Dir(golden), 0o755)
-				os.WriteFile(golden, got, 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("facts differ from %s:\n%s", golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", name+".json"), append(got, '\n'))
 		})
 	}
 }

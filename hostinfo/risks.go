@@ -72,30 +72,8 @@ var Rules = []Rule{
 		Severity: "high",
 		All: []cond{
 			kernelAtLeast(3, 0, 0),
-			{"virt.xen_mode", func(f *Facts) (tri, string) {
-				v := f.Virt
-				switch {
-				case v.Hypervisor == Unknown:
-					return unknownTri, "hypervisor unknown"
-				case v.Hypervisor != "xen":
-					return no, v.Hypervisor
-				case v.XenMode == Unknown || v.XenMode == "":
-					return unknownTri, "xen, mode unknown"
-				}
-				return triOf(v.XenMode == "pv"), v.XenMode
-			}},
-			{"virt.xen_role", func(f *Facts) (tri, string) {
-				v := f.Virt
-				switch {
-				case v.Hypervisor == Unknown:
-					return unknownTri, "hypervisor unknown"
-				case v.Hypervisor != "xen":
-					return no, v.Hypervisor
-				case v.XenRole == Unknown || v.XenRole == "":
-					return unknownTri, "xen, role unknown"
-				}
-				return triOf(v.XenRole == "domU"), v.XenRole
-			}},
+			xenFact("virt.xen_mode", func(v Virt) string { return v.XenMode }, "pv"),
+			xenFact("virt.xen_role", func(v Virt) string { return v.XenRole }, "domU"),
 			{"virt.xen_version", func(f *Facts) (tri, string) {
 				v := f.Virt.XenVersion
 				n, ok := kernelVersion(v)
@@ -193,6 +171,24 @@ func boolTri(b *bool) (tri, string) {
 		return unknownTri, Unknown
 	}
 	return triOf(*b), fmt.Sprint(*b)
+}
+
+// xenFact holds when the host is Xen and get(virt) is want; it is unknown
+// while the hypervisor, or the Xen detail, is.
+func xenFact(fact string, get func(Virt) string, want string) cond {
+	return cond{fact, func(f *Facts) (tri, string) {
+		v := f.Virt
+		switch got := get(v); {
+		case v.Hypervisor == Unknown:
+			return unknownTri, "hypervisor unknown"
+		case v.Hypervisor != "xen":
+			return no, v.Hypervisor
+		case got == Unknown || got == "":
+			return unknownTri, "xen, " + fact + " unknown"
+		default:
+			return triOf(got == want), got
+		}
+	}}
 }
 
 func kernelAtLeast(a, b, c int) cond {

@@ -3,16 +3,14 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
+	"github.com/zerocheck/zerocheck/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // TestTextGolden renders each JSON report fixture in testdata/ as text and
 // compares it with the golden .txt beside it. The fixtures were written by
@@ -38,25 +36,8 @@ func TestTextGolden(t *testing.T) {
 			if err := Text(&got, r); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, strings.TrimSuffix(f, ".json")+".txt", got.Bytes())
+			golden.Check(t, strings.TrimSuffix(f, ".json")+".txt", got.Bytes())
 		})
-	}
-}
-
-// checkGolden compares got with the golden file, or rewrites it with
-// -update.
-func checkGolden(t *testing.T, golden string, got []byte) {
-	t.Helper()
-	if *update {
-		os.MkdirAll(filepath.Dir(golden), 0o755)
-		os.WriteFile(golden, got, 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("text differs from %s; got:\n%s", golden, got)
 	}
 }
 
@@ -81,7 +62,7 @@ func TestHostsTextGolden(t *testing.T) {
 			if err := HostsText(&got, &facts, nil); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, filepath.Join("testdata", "hosts", strings.TrimSuffix(filepath.Base(f), ".json")+".txt"), got.Bytes())
+			golden.Check(t, filepath.Join("testdata", "hosts", strings.TrimSuffix(filepath.Base(f), ".json")+".txt"), got.Bytes())
 		})
 	}
 }
