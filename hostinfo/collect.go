@@ -277,11 +277,12 @@ func (c *collector) cpu() {
 }
 
 func flagsFrom(m map[string]bool) CPUFlags {
-	b := func(name string) *bool { v := m[name]; return &v }
-	return CPUFlags{
-		AES: b("aes"), VAES: b("vaes"), PCLMULQDQ: b("pclmulqdq"),
-		AVX: b("avx"), AVX2: b("avx2"), AVX512F: b("avx512f"), Hypervisor: b("hypervisor"),
+	var fl CPUFlags
+	for _, n := range fl.named() {
+		v := m[n.name]
+		*n.v = &v
 	}
+	return fl
 }
 
 func (c *collector) aes() {

@@ -68,6 +68,21 @@ type CPUFlags struct {
 	Hypervisor *bool `json:"hypervisor"`
 }
 
+// namedFlag is one of CPUFlags with its /proc/cpuinfo name.
+type namedFlag struct {
+	name string
+	v    **bool
+}
+
+// named lists the flags by their /proc/cpuinfo names: the one place that
+// pairs names and fields, for filling them and for printing them.
+func (fl *CPUFlags) named() []namedFlag {
+	return []namedFlag{
+		{"aes", &fl.AES}, {"vaes", &fl.VAES}, {"pclmulqdq", &fl.PCLMULQDQ}, {"avx", &fl.AVX},
+		{"avx2", &fl.AVX2}, {"avx512f", &fl.AVX512F}, {"hypervisor", &fl.Hypervisor},
+	}
+}
+
 // CPU is the processor as the kernel reports it in /proc/cpuinfo, and as
 // the CPUID instruction reports it to this process (live hosts only).
 type CPU struct {

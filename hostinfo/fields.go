@@ -153,15 +153,12 @@ func statesText(f *Facts) string {
 
 func flagsText(fl CPUFlags) string {
 	var on []string
-	for _, x := range []struct {
-		name string
-		v    *bool
-	}{{"aes", fl.AES}, {"vaes", fl.VAES}, {"pclmulqdq", fl.PCLMULQDQ}, {"avx", fl.AVX}, {"avx2", fl.AVX2}, {"avx512f", fl.AVX512F}, {"hypervisor", fl.Hypervisor}} {
-		if x.v == nil {
+	for _, n := range fl.named() {
+		if *n.v == nil {
 			return Unknown
 		}
-		if *x.v {
-			on = append(on, x.name)
+		if **n.v {
+			on = append(on, n.name)
 		}
 	}
 	return dash(strings.Join(on, " "))

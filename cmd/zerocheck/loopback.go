@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/sender"
 )
 
@@ -106,7 +107,9 @@ func runLoopback(cmd *cobra.Command, o loopbackOptions) error {
 	}
 	rep := v.Result(runErr)
 	if rep.Error == "" && rep.BytesVerified < s.n {
-		rep = v.Result(&receiver.ShortError{Got: rep.BytesVerified, Want: s.n})
+		// The sender wrote more than arrived: only this end knows both.
+		rep.Error = (&receiver.ShortError{Got: rep.BytesVerified, Want: s.n}).Error()
+		rep.Verdict = report.VerdictOf(rep.CorruptBytes, rep.Error)
 	}
 	rep.Version = versionString()
 	rep.BytesExpected = o.bytes

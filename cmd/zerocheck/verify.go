@@ -106,20 +106,3 @@ func writeReport(cmd *cobra.Command, r report.Report, asJSON bool) error {
 	}
 	return runtimeError{fmt.Errorf("writing the report: %w", err)}
 }
-
-// hostRun collects this host's facts when a run starts and the change of
-// its counters when it ends.
-type hostRun struct {
-	opt   hostinfo.Options
-	facts *hostinfo.Facts
-}
-
-func startHost(opt hostinfo.Options) hostRun {
-	return hostRun{opt: opt, facts: hostinfo.Collect(opt)}
-}
-
-func (h hostRun) finish() *hostinfo.Facts {
-	d := hostinfo.ReadCounters(h.opt).Sub(h.facts.Counters)
-	h.facts.Delta = &d
-	return h.facts
-}

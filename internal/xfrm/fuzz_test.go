@@ -135,14 +135,16 @@ func FuzzParseDump(f *testing.F) {
 	})
 }
 
-func checkDump(t *testing.T, b []byte) {
+// checkParsed checks what a parser returned on any input: nothing with an
+// error, and otherwise at most maxSAs well-formed SAs, which round-trip
+// through the ip text. It reports whether there are SAs to check further.
+func checkParsed(t *testing.T, sas []SA, err error) bool {
 	t.Helper()
-	sas, err := ParseDump(b)
 	if err != nil {
 		if sas != nil {
 			t.Fatalf("SAs %+v returned with error %v", sas, err)
 		}
-		return
+		return false
 	}
 	if len(sas) > maxSAs {
 		t.Fatalf("%d SAs exceed the limit", len(sas))
@@ -150,12 +152,21 @@ func checkDump(t *testing.T, b []byte) {
 	for _, sa := range sas {
 		checkSA(t, sa)
 	}
+	if fromText, err := ParseIPState([]byte(renderIP(sas))); err != nil || !reflect.DeepEqual(fromText, sas) {
+		t.Fatalf("rendered as ip text: %+v, %v; want %+v", fromText, err, sas)
+	}
+	return true
+}
+
+func checkDump(t *testing.T, b []byte) {
+	t.Helper()
+	sas, err := ParseDump(b)
+	if !checkParsed(t, sas, err) {
+		return
+	}
 	again, err := ParseDump(reencode(t, sas))
 	if err != nil || !reflect.DeepEqual(again, sas) {
 		t.Fatalf("round trip: %+v, %v; want %+v", again, err, sas)
-	}
-	if fromText, err := ParseIPState([]byte(renderIP(sas))); err != nil || !reflect.DeepEqual(fromText, sas) {
-		t.Fatalf("rendered as ip text: %+v, %v; want %+v", fromText, err, sas)
 	}
 }
 
@@ -166,22 +177,7 @@ func FuzzParseIPState(f *testing.F) {
 	f.Add([]byte("src 1.2.3.4 dst 5.6.7.8\n\tproto esp sp"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sas, err := ParseIPState(b)
-		if err != nil {
-			if sas != nil {
-				t.Fatalf("SAs %+v returned with error %v", sas, err)
-			}
-			return
-		}
-		if len(sas) > maxSAs {
-			t.Fatalf("%d SAs exceed the limit", len(sas))
-		}
-		for _, sa := range sas {
-			checkSA(t, sa)
-		}
-		if fromText, err := ParseIPState([]byte(renderIP(sas))); err != nil || !reflect.DeepEqual(fromText, sas) {
-			t.Fatalf("re-rendered: %+v, %v; want %+v", fromText, err, sas)
-		}
-		if sas != nil {
+		if checkParsed(t, sas, err) && sas != nil {
 			again, err := ParseDump(reencode(t, sas))
 			if err != nil || !reflect.DeepEqual(again, sas) {
 				t.Fatalf("as a kernel dump: %+v, %v; want %+v", again, err, sas)
