@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -500,4 +501,49 @@ func addPtr(sum, v *int64) *int64 {
 	}
 	t := *sum + *v
 	return &t
+}
+
+// Run holds a host's facts taken when a run starts, so that the change of
+// its counters over the run can be added when it ends.
+type Run struct {
+	opt   Options
+	facts *Facts
+}
+
+// Start collects the facts at the start of a run.
+func Start(opt Options) *Run {
+	return &Run{opt: opt, facts: Collect(opt)}
+}
+
+// Facts returns the facts taken at the start.
+func (r *Run) Facts() *Facts { return r.facts }
+
+// Finish returns a copy of the start facts with Delta set to the change of
+// the counters since the start. It may be called more than once.
+func (r *Run) Finish() *Facts {
+	f := *r.facts
+	d := ReadCounters(r.opt).Sub(r.facts.Counters)
+	f.Delta = &d
+	return &f
+}
+
+// InterfaceOf returns the name of this host's interface that holds ip, or
+// "" when none does.
+func InterfaceOf(ip net.IP) string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, i := range ifs {
+		addrs, err := i.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+				return i.Name
+			}
+		}
+	}
+	return ""
 }

@@ -536,3 +536,18 @@ func (v *Verifier) Result(runErr error) report.Report {
 	r.Verdict = report.VerdictOf(r.CorruptBytes, r.Error)
 	return r
 }
+
+// Progress is a running count of what a Verifier has seen so far.
+type Progress struct {
+	Bytes        int64
+	CorruptBytes int64
+	Regions      int64
+}
+
+// Progress returns the counts so far; it is cheap enough to call once a
+// second from another goroutine while the stream is being verified.
+func (v *Verifier) Progress() Progress {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return Progress{Bytes: v.off - v.opt.Offset, CorruptBytes: v.corrupt, Regions: v.count}
+}

@@ -47,6 +47,20 @@ type Report struct {
 	// interrupted). It may be set on a corrupt run too: corruption found
 	// before the failure is still reported.
 	Error string `json:"error,omitempty"`
+	// ControlCorruption is set when a protocol message failed its CRC32C:
+	// the control channel itself was corrupted in transit, which makes
+	// the run corrupt even if every pattern byte arrived intact.
+	ControlCorruption string `json:"control_corruption,omitempty"`
+
+	// Role is the command that wrote the report: send, recv, loopback or
+	// verify.
+	Role string `json:"role,omitempty"`
+	// RunID ties the reports of both ends of one network run together.
+	RunID string `json:"run_id,omitempty"`
+	// LocalAddr and PeerAddr are the run's socket addresses, this end's
+	// and the other's.
+	LocalAddr string `json:"local_addr,omitempty"`
+	PeerAddr  string `json:"peer_addr,omitempty"`
 
 	Pattern string `json:"pattern"`
 	Seed    uint64 `json:"seed"`
@@ -73,6 +87,10 @@ type Report struct {
 	// PatternMismatch is set and one does.
 	LooksLike string `json:"looks_like,omitempty"`
 
+	// Streams summarises each stream of a network run: parallel
+	// connections (--streams) and, with --bidir, both directions.
+	Streams []Stream `json:"streams,omitempty"`
+
 	Regions []Region `json:"regions"`
 	// RepeatedBlocks lists 16-byte blocks that recur in more than one
 	// region: a shared source such as a stale register or buffer.
@@ -87,6 +105,27 @@ type Report struct {
 type Hosts struct {
 	Local *hostinfo.Facts `json:"local,omitempty"`
 	Peer  *hostinfo.Facts `json:"peer,omitempty"`
+}
+
+// Directions of a stream: Forward runs from the end that ran send to the
+// end that ran recv, Reverse (--bidir) the other way.
+const (
+	Forward = "forward"
+	Reverse = "reverse"
+)
+
+// Stream is one stream's share of a run. Its regions are the run's
+// regions with this Stream number.
+type Stream struct {
+	Stream        int     `json:"stream"`
+	Direction     string  `json:"direction"`
+	Verdict       Verdict `json:"verdict"`
+	Error         string  `json:"error,omitempty"`
+	BytesExpected int64   `json:"bytes_expected,omitempty"`
+	BytesVerified int64   `json:"bytes_verified"`
+	CorruptBytes  int64   `json:"corrupt_bytes"`
+	RegionCount   int64   `json:"region_count"`
+	Seconds       float64 `json:"seconds"`
 }
 
 // Region is a run of corrupt bytes: two corrupt bytes belong to one region
@@ -146,5 +185,15 @@ func VerdictOf(corruptBytes int64, err string) Verdict {
 		return Incomplete
 	default:
 		return Clean
+	}
+}
+
+// SetVerdict decides r's verdict from its counts and errors: corruption
+// of the pattern or of the control channel beats a failure, which beats
+// clean.
+func (r *Report) SetVerdict() {
+	r.Verdict = VerdictOf(r.CorruptBytes, r.Error)
+	if r.ControlCorruption != "" {
+		r.Verdict = Corrupt
 	}
 }

@@ -30,10 +30,18 @@ func Text(w io.Writer, r Report) error {
 
 	rows := [][]string{
 		{"verdict", string(r.Verdict)},
+	}
+	if r.RunID != "" {
+		rows = append(rows, []string{"run", r.Role + " " + r.RunID})
+	}
+	if r.PeerAddr != "" {
+		rows = append(rows, []string{"peer", r.PeerAddr + " (from " + r.LocalAddr + ")"})
+	}
+	rows = append(rows, [][]string{
 		{"pattern", r.Pattern},
 		{"seed", fmt.Sprintf("%#x", r.Seed)},
 		{"bytes verified", sizeText(r.BytesVerified)},
-	}
+	}...)
 	if r.BytesExpected > 0 {
 		rows = append(rows, []string{"bytes expected", sizeText(r.BytesExpected)})
 	}
@@ -47,8 +55,24 @@ func Text(w io.Writer, r Report) error {
 	if r.Error != "" {
 		rows = append(rows, []string{"error", r.Error})
 	}
+	if r.ControlCorruption != "" {
+		rows = append(rows, []string{"control channel", r.ControlCorruption})
+	}
 	if err := table(&b, nil, rows); err != nil {
 		return err
+	}
+
+	if len(r.Streams) > 1 {
+		b.WriteString("\nStreams\n")
+		var rows [][]string
+		for _, s := range r.Streams {
+			rows = append(rows, []string{strconv.Itoa(s.Stream), s.Direction, string(s.Verdict),
+				strconv.FormatInt(s.BytesVerified, 10), rateText(s.BytesVerified, s.Seconds),
+				strconv.FormatInt(s.RegionCount, 10), strconv.FormatInt(s.CorruptBytes, 10), s.Error})
+		}
+		if err := table(&b, []string{"stream", "direction", "verdict", "bytes", "throughput", "regions", "corrupt", "error"}, rows); err != nil {
+			return err
+		}
 	}
 
 	if r.PatternMismatch {
@@ -127,6 +151,9 @@ func Headline(r Report) string {
 	case Clean:
 		return fmt.Sprintf("zerocheck: CLEAN: %s verified against pattern %s, no corrupt bytes", sizeText(r.BytesVerified), r.Pattern)
 	case Corrupt:
+		if r.CorruptBytes == 0 {
+			return fmt.Sprintf("zerocheck: CORRUPT: the control channel was corrupted in transit (%s); %s verified against pattern %s, no corrupt pattern bytes", r.ControlCorruption, sizeText(r.BytesVerified), r.Pattern)
+		}
 		s := fmt.Sprintf("zerocheck: CORRUPT: %s in %s of %s verified against pattern %s",
 			plural(r.CorruptBytes, "corrupt byte"), plural(r.RegionCount, "region"), sizeText(r.BytesVerified), r.Pattern)
 		if r.Error != "" {

@@ -62,20 +62,3 @@ instead of this host.`,
 	cmd.Flags().BoolVar(&o.json, "json", false, "write the facts as JSON")
 	return cmd
 }
-
-// hostRun collects this host's facts when a run starts and the change of
-// its counters when it ends.
-type hostRun struct {
-	opt   hostinfo.Options
-	facts *hostinfo.Facts
-}
-
-func startHost(opt hostinfo.Options) hostRun {
-	return hostRun{opt: opt, facts: hostinfo.Collect(opt)}
-}
-
-func (h hostRun) finish() *hostinfo.Facts {
-	d := hostinfo.ReadCounters(h.opt).Sub(h.facts.Counters)
-	h.facts.Delta = &d
-	return h.facts
-}

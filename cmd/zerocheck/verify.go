@@ -77,10 +77,10 @@ func runVerify(cmd *cobra.Command, o verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	host := startHost(hostinfo.Options{})
+	host := hostinfo.Start(hostinfo.Options{})
 	runErr := receiver.Consume(cmd.Context(), in, v, o.bytes)
 	rep := v.Result(runErr)
-	rep.Hosts.Local = host.finish()
+	rep.Hosts.Local = host.Finish()
 	rep.Version = versionString()
 	rep.BytesExpected = o.bytes
 	return writeReport(cmd, rep, o.json)

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zerocheck/zerocheck/pattern"
+)
+
+// proc is a zerocheck process started by a test.
+type proc struct {
+	cmd         *exec.Cmd
+	out, errbuf bytes.Buffer
+	addr        string // what it said it listens on, if it did
+	done        chan struct{}
+	waited      bool
+	code        int
+}
+
+// start runs the zerocheck binary. When listens is set, it waits for the
+// "listening on ADDR" line (recv, relay) and records the address.
+func start(t *testing.T, listens bool, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Stdout = &p.out
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if _, a, ok := strings.Cut(line, "listening on "); ok && listens {
+				a, _, _ = strings.Cut(a, ",")
+				addrc <- a
+			}
+			p.errbuf.WriteString(line + "\n")
+		}
+	}()
+	if listens {
+		select {
+		case p.addr = <-addrc:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			t.Fatalf("%v: never said where it listens", args)
+		}
+	}
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		if !p.waited {
+			<-p.done
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+// wait waits for the process and returns its exit code.
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	if !p.waited {
+		<-p.done
+		p.code, p.waited = exitCode(t, p.cmd.Wait()), true
+	}
+	return p.code
+}
+
+func (p *proc) stderr() string { <-p.done; return p.errbuf.String() }
+
+func recvOnce(t *testing.T, args ...string) *proc {
+	return start(t, true, append([]string{"recv", "--listen", "127.0.0.1:0", "--once", "--json", "-q"}, args...)...)
+}
+
+func send(t *testing.T, args ...string) (int, map[string]any, string) {
+	t.Helper()
+	p := start(t, false, append([]string{"send", "--json", "-q"}, args...)...)
+	code := p.wait(t)
+	return code, decodeJSON(t, p.out.String()), p.stderr()
+}
+
+// TestSendRecv: clean runs for every pattern over real sockets between
+// two processes, 1 and 4 streams: both ends clean, exact byte counts, one
+// run id, each end describing the other.
+func TestSendRecv(t *testing.T) {
+	for _, pat := range []string{"zeros", "ones", "alt", "counter", "random", "hex:c0ffee"} {
+		for _, streams := range []int{1, 4} {
+			r := recvOnce(t)
+			code, s, stderr := send(t, r.addr, "--pattern", pat, "--streams", fmt.Sprint(streams), "--bytes", "8MiB")
+			rcode := r.wait(t)
+			m := decodeJSON(t, r.out.String())
+			if code != 0 || rcode != 0 {
+				t.Fatalf("%s/%d: send exit %d, recv exit %d\n%s\n%s", pat, streams, code, rcode, stderr, r.stderr())
+			}
+			for _, x := range []map[string]any{s, m} {
+				if x["verdict"] != "clean" || num(t, x["bytes_verified"]) != 8<<20 || len(x["streams"].([]any)) != streams || x["run_id"] != s["run_id"] || x["pattern"] != pat {
+					t.Fatalf("%s/%d %s: %v %v %v %v", pat, streams, x["role"], x["verdict"], x["bytes_verified"], x["streams"], x["run_id"])
+				}
+				if peer, ok := x["hosts"].(map[string]any)["peer"].(map[string]any); !ok || peer["kernel"] == nil {
+					t.Fatalf("%s: no peer facts", x["role"])
+				}
+			}
+		}
+	}
+}
+
+func TestSendExitCodes(t *testing.T) {
+	// Nothing listens: refused, exit 3.
+	r := recvOnce(t)
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	idle := r.wait(t)
+	if code, m, _ := send(t, r.addr, "--bytes", "1MiB"); code != 3 || m["verdict"] != "incomplete" || !strings.Contains(m["error"].(string), "connection refused") {
+		t.Fatalf("refused: exit %d %v", code, m["error"])
+	}
+	// recv --once stopped before any run: incomplete.
+	if idle != 3 {
+		t.Fatalf("recv --once stopped idle: exit %d", idle)
+	}
+
+	// The receiver vanishes mid-run: the sender says incomplete.
+	r = recvOnce(t)
+	sp := start(t, false, "send", r.addr, "--duration", "1m", "--json", "-q")
+	time.Sleep(300 * time.Millisecond)
+	r.cmd.Process.Kill()
+	if code := sp.wait(t); code != 3 {
+		t.Fatalf("receiver killed: send exit %d\n%s", code, sp.out.String())
+	}
+	if m := decodeJSON(t, sp.out.String()); m["verdict"] != "incomplete" {
+		t.Fatalf("receiver killed: %v", m["verdict"])
+	}
+
+	// The sender vanishes mid-run: the receiver says incomplete.
+	r = recvOnce(t, "--idle-timeout", "5s")
+	sp = start(t, false, "send", r.addr, "--bytes", "100GiB", "-q")
+	time.Sleep(300 * time.Millisecond)
+	sp.cmd.Process.Kill()
+	if code := r.wait(t); code != 3 {
+		t.Fatalf("sender killed: recv exit %d\n%s", code, r.stderr())
+	}
+	if m := decodeJSON(t, r.out.String()); m["verdict"] != "incomplete" || num(t, m["bytes_verified"]) == 0 {
+		t.Fatalf("sender killed: %v %v", m["verdict"], m["error"])
+	}
+}
+
+// TestSendInterrupted: SIGINT ends a send early; both ends report what
+// was verified, verdict incomplete, exit 3, and the receiver knows why.
+func TestSendInterrupted(t *testing.T) {
+	r := recvOnce(t)
+	sp := start(t, false, "send", r.addr, "--duration", "10m", "--json", "-q", "--streams", "2", "--bidir")
+	time.Sleep(500 * time.Millisecond)
+	sp.cmd.Process.Signal(syscall.SIGINT)
+	code, rcode := sp.wait(t), r.wait(t)
+	s, m := decodeJSON(t, sp.out.String()), decodeJSON(t, r.out.String())
+	if code != 3 || rcode != 3 || s["verdict"] != "incomplete" || m["verdict"] != "incomplete" || num(t, s["bytes_verified"]) == 0 {
+		t.Fatalf("send exit %d %v, recv exit %d %v", code, s["verdict"], rcode, m["verdict"])
+	}
+	if !strings.Contains(m["error"].(string), "the sender was interrupted") {
+		t.Fatalf("receiver error %q", m["error"])
+	}
+}
+
+// TestRecvServesRuns: without --once, recv serves run after run, one
+// report each, until SIGTERM, and then exits 0.
+func TestRecvServesRuns(t *testing.T) {
+	r := start(t, true, "recv", "--listen", "127.0.0.1:0", "--json")
+	for i := range 2 {
+		if code, _, stderr := send(t, r.addr, "--bytes", fmt.Sprint(1<<20+i)); code != 0 {
+			t.Fatalf("run %d: exit %d %s", i, code, stderr)
+		}
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("recv exit %d", code)
+	}
+	d := newDecoder(r.out.String())
+	for i := range 2 {
+		m := d.next(t)
+		if m["verdict"] != "clean" || num(t, m["bytes_verified"]) != int64(1<<20+i) {
+			t.Fatalf("report %d: %v %v", i, m["verdict"], m["bytes_verified"])
+		}
+	}
+}
+
+// TestProgress: a run prints a progress line a second on stderr, none
+// with --quiet.
+func TestProgress(t *testing.T) {
+	code, out, stderr := inproc(t, nil, "loopback", "--duration", "2500ms", "--json")
+	if code != 0 || decodeJSON(t, out)["verdict"] != "clean" {
+		t.Fatalf("exit %d", code)
+	}
+	if n := strings.Count(stderr, "regions\n"); n < 2 || !strings.Contains(stderr, "Gbit/s") && !strings.Contains(stderr, "Mbit/s") {
+		t.Fatalf("%d progress lines:\n%s", n, stderr)
+	}
+	if _, _, stderr := inproc(t, nil, "loopback", "--duration", "1500ms", "-q"); stderr != "" {
+		t.Fatalf("--quiet printed %q", stderr)
+	}
+}
+
+// TestRawNetcat: raw mode interoperates with nc both ways: nc feeds recv
+// --raw, and send --raw feeds nc -l.
+func TestRawNetcat(t *testing.T) {
+	nc, err := exec.LookPath("nc")
+	if err != nil {
+		t.Skip("nc not installed (apt-get install netcat-openbsd)")
+	}
+	// nc -> recv --raw, one flipped bit at a known offset.
+	data := make([]byte, 8<<20)
+	data[5_000_000] = 0x04
+	r := start(t, true, "recv", "--raw", "--listen", "127.0.0.1:0", "--once", "--json", "-q")
+	host, port, _ := strings.Cut(r.addr, ":")
+	c := exec.Command(nc, "-N", host, port)
+	c.Stdin = bytes.NewReader(data)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("nc: %v %s", err, out)
+	}
+	if code := r.wait(t); code != 1 {
+		t.Fatalf("recv --raw exit %d: %s", code, r.stderr())
+	}
+	m := decodeJSON(t, r.out.String())
+	g := m["regions"].([]any)[0].(map[string]any)
+	if num(t, m["bytes_verified"]) != 8<<20 || num(t, m["region_count"]) != 1 || num(t, g["offset"]) != 5_000_000 || g["kind"] != "bitflip" {
+		t.Fatalf("%v %v %v", m["bytes_verified"], m["region_count"], g)
+	}
+
+	// send --raw -> nc -l: the bytes nc prints are the pattern.
+	l := exec.Command(nc, "-l", "127.0.0.1", "17299")
+	var got bytes.Buffer
+	l.Stdout = &got
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Process.Kill()
+	var code int
+	var stderr string
+	for range 50 { // until nc listens
+		p := start(t, false, "send", "--raw", "--pattern", "counter", "--bytes", "3MiB", "127.0.0.1:17299")
+		if code, stderr = p.wait(t), p.stderr(); code == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code != 0 || !strings.Contains(stderr, "sent 3145728 bytes") {
+		t.Fatalf("send --raw exit %d: %s", code, stderr)
+	}
+	l.Wait()
+	p, _ := pattern.Parse("counter", 0)
+	if got.Len() != 3<<20 || p.Mismatch(got.Bytes(), 0) != -1 {
+		t.Fatalf("nc received %d bytes, first mismatch %d", got.Len(), p.Mismatch(got.Bytes(), 0))
+	}
+}
+
+// decoder reads a stream of JSON reports.
+type decoder struct{ r *strings.Reader }
+
+func newDecoder(s string) *decoder { return &decoder{strings.NewReader(s)} }
+
+func (d *decoder) next(t *testing.T) map[string]any {
+	t.Helper()
+	rest, _ := io.ReadAll(d.r)
+	m := decodeJSON(t, string(rest))
+	// Skip past the object just decoded: reports are indented objects
+	// that end with a "}" line.
+	_, after, _ := strings.Cut(string(rest), "\n}\n")
+	d.r = strings.NewReader(after)
+	return m
+}

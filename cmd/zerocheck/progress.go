@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zerocheck/zerocheck/session"
+)
+
+// progress prints a run's progress to stderr once a second: a bar that
+// redraws itself on a terminal, plain lines otherwise (a log file, a
+// cron mail). Nothing once stopped.
+type progress struct {
+	w       io.Writer
+	tty     bool
+	planned int64         // bytes, when known
+	span    time.Duration // or the planned duration
+	read    func() session.Progress
+	// idleQuiet skips updates while nothing moves: a receiver waiting
+	// for senders should not fill its log.
+	idleQuiet bool
+	start     time.Time
+	last      session.Progress
+	lastT     time.Time
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// isTerminal reports whether w is a character device: a person watching.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// startProgress starts printing; stop ends it and clears the bar.
+func startProgress(w io.Writer, planned int64, span time.Duration, read func() session.Progress, idleQuiet bool) (stop func()) {
+	p := &progress{w: w, tty: isTerminal(w), planned: planned, span: span, read: read, idleQuiet: idleQuiet,
+		start: time.Now(), done: make(chan struct{})}
+	p.lastT = p.start
+	p.wg.Add(1)
+	go p.loop()
+	return func() {
+		close(p.done)
+		p.wg.Wait()
+	}
+}
+
+func (p *progress) loop() {
+	defer p.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			if p.tty {
+				fmt.Fprint(p.w, "\r\033[K")
+			}
+			return
+		case now := <-t.C:
+			fmt.Fprint(p.w, p.line(now, p.read()))
+		}
+	}
+}
+
+// line formats one update: bytes moved, the rate over the last second,
+// and the regions found so far.
+func (p *progress) line(now time.Time, cur session.Progress) string {
+	moved := max(cur.Sent, cur.Verified)
+	prev := max(p.last.Sent, p.last.Verified)
+	if p.idleQuiet && moved == prev {
+		p.lastT = now
+		return ""
+	}
+	rate := float64(moved-prev) * 8 / now.Sub(p.lastT).Seconds()
+	p.last, p.lastT = cur, now
+	text := fmt.Sprintf("%s  %s  %d regions", short(moved), shortRate(rate), cur.Regions)
+	if !p.tty {
+		return fmt.Sprintf("zerocheck: %5.0fs  %s\n", now.Sub(p.start).Seconds(), text)
+	}
+	frac := -1.0
+	switch {
+	case p.planned > 0:
+		frac = float64(moved) / float64(p.planned)
+	case p.span > 0:
+		frac = now.Sub(p.start).Seconds() / p.span.Seconds()
+	}
+	if frac < 0 {
+		return "\r\033[K" + text
+	}
+	frac = min(frac, 1)
+	const width = 30
+	n := int(frac * width)
+	return fmt.Sprintf("\r\033[K[%s%s] %3.0f%%  %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, text)
+}
+
+func short(n int64) string {
+	f, units := float64(n), []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	u := 0
+	for f >= 1024 && u < len(units)-1 {
+		f /= 1024
+		u++
+	}
+	return fmt.Sprintf("%.1f %s", f, units[u])
+}
+
+func shortRate(bps float64) string {
+	switch {
+	case bps >= 1e9:
+		return fmt.Sprintf("%.2f Gbit/s", bps/1e9)
+	case bps >= 1e6:
+		return fmt.Sprintf("%.1f Mbit/s", bps/1e6)
+	}
+	return fmt.Sprintf("%.0f kbit/s", bps/1e3)
+}

@@ -1,0 +1,413 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/zerocheck/zerocheck/hostinfo"
+	"github.com/zerocheck/zerocheck/pattern"
+	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/sender"
+	"github.com/zerocheck/zerocheck/wire"
+)
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// Addr is the receiver's address, host:port.
+	Addr string
+	// Bind is the local address to dial from; "" lets the kernel choose.
+	Bind    string
+	Pattern pattern.Pattern
+	Seed    uint64
+	// Streams is the number of parallel connections per direction.
+	Streams int
+	// Bytes is the total over all streams; 0 sends for Duration.
+	Bytes    int64
+	Duration time.Duration
+	// Rate caps each direction's total, in bits per second; 0: none.
+	Rate int64
+	// Bidir adds Streams streams from the receiver to this end.
+	Bidir bool
+	// Raw sends plain streams: no handshake and no result.
+	Raw bool
+	// Verify holds the settings for verifying reverse streams.
+	Verify receiver.Options
+
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	// Host supplies this host's facts; nil sends none.
+	Host    Host
+	Version string
+}
+
+// Client runs one run against a receiver.
+type Client struct {
+	opt  ClientOptions
+	live tracker
+}
+
+// NewClient checks opt and fills its defaults.
+func NewClient(opt ClientOptions) (*Client, error) {
+	switch {
+	case opt.Pattern == nil:
+		return nil, errors.New("session: no pattern")
+	case opt.Streams < 1 || opt.Streams > wire.MaxStreams/2:
+		return nil, fmt.Errorf("streams must be between 1 and %d", wire.MaxStreams/2)
+	case opt.Bytes < 0:
+		return nil, errors.New("bytes must not be negative")
+	case opt.Bytes == 0 && (opt.Duration <= 0 || opt.Duration > wire.MaxDuration):
+		return nil, fmt.Errorf("duration must be between 1ns and %v", wire.MaxDuration)
+	case opt.Rate < 0:
+		return nil, errors.New("rate must not be negative")
+	case opt.Raw && opt.Bidir:
+		return nil, errors.New("--bidir needs the protocol: a raw receiver sends nothing back")
+	}
+	if opt.Bytes > 0 && opt.Bytes < int64(opt.total()) {
+		return nil, fmt.Errorf("%d bytes cannot be split over %d streams", opt.Bytes, opt.total())
+	}
+	v := opt.Verify
+	v.Pattern = opt.Pattern
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	opt.HandshakeTimeout = cmpOr(opt.HandshakeTimeout, DefaultHandshakeTimeout)
+	opt.IdleTimeout = cmpOr(opt.IdleTimeout, DefaultIdleTimeout)
+	return &Client{opt: opt}, nil
+}
+
+func (o ClientOptions) total() int {
+	if o.Bidir {
+		return 2 * o.Streams
+	}
+	return o.Streams
+}
+
+// share returns stream i's part of the planned bytes.
+func (o ClientOptions) share(i int) int64 {
+	if o.Bytes == 0 {
+		return 0
+	}
+	n := int64(o.total())
+	b := o.Bytes / n
+	if int64(i) < o.Bytes%n {
+		b++
+	}
+	return b
+}
+
+// Progress sums what this end has sent and verified so far.
+func (c *Client) Progress() Progress { return c.live.progress() }
+
+// outcome is one stream's report and what it learnt of the peer.
+type outcome struct {
+	rep  report.Report
+	peer *hostinfo.Facts
+}
+
+// Run runs the streams to completion, or until ctx ends, and returns the
+// run's report: always a report, whatever failed (verdict incomplete).
+func (c *Client) Run(ctx context.Context) report.Report {
+	o := c.opt
+	id := runID()
+	hellos := make([]wire.Hello, o.total())
+	for i := range hellos {
+		dir := wire.Forward
+		if i >= o.Streams {
+			dir = wire.Reverse
+		}
+		hellos[i] = wire.Hello{
+			RunID: id, Stream: i, Streams: len(hellos), Direction: dir,
+			Pattern: o.Pattern.String(), Seed: o.Seed, Bytes: o.share(i), Rate: o.Rate,
+			Version: o.Version,
+		}
+		if o.Bytes == 0 {
+			hellos[i].Duration = o.Duration
+		}
+	}
+	conns, err := c.dial(ctx, len(hellos))
+	if err != nil {
+		parts := make([]report.Report, len(hellos))
+		for i, h := range hellos {
+			parts[i] = streamReport(h, string(h.Direction), err)
+		}
+		m := c.finish(report.Merge(parts), id, nil, nil, nil)
+		m.Error = err.Error()
+		return m
+	}
+	var host *hostinfo.Run
+	if o.Host != nil {
+		host = o.Host(conns[0].LocalAddr())
+		facts := factsJSON(host.Facts())
+		for i := range hellos {
+			hellos[i].Facts = facts
+		}
+	}
+
+	// An interrupt first tells the receiver (so its report says so too),
+	// then stops the streams; their results are still collected.
+	sendCtx, stopSending := context.WithCancelCause(context.Background())
+	runDone := make(chan struct{})
+	aborted := make(chan struct{})
+	go func() {
+		defer close(aborted)
+		select {
+		case <-ctx.Done():
+			reason := context.Cause(ctx).Error()
+			c.abort(id, reason)
+			stopSending(fmt.Errorf("interrupted: %s", reason))
+		case <-runDone:
+		}
+	}()
+	var limiter *sender.Limiter
+	if o.Rate > 0 {
+		limiter = sender.NewLimiter(o.Rate)
+	}
+	outs := make([]outcome, len(hellos))
+	var wg sync.WaitGroup
+	for i := range hellos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = c.stream(sendCtx, conns[i], hellos[i], limiter, host)
+		}()
+	}
+	wg.Wait()
+	close(runDone)
+	<-aborted
+	stopSending(nil)
+
+	parts := make([]report.Report, len(outs))
+	var peer *hostinfo.Facts
+	for i, x := range outs {
+		parts[i] = x.rep
+		if x.peer != nil {
+			peer = x.peer
+		}
+	}
+	m := c.finish(report.Merge(parts), id, conns[0], host, peer)
+	if ctx.Err() != nil {
+		m.Error = joinText("interrupted: "+context.Cause(ctx).Error(), m.Error)
+		m.SetVerdict()
+	}
+	return m
+}
+
+func (c *Client) finish(m report.Report, id string, conn net.Conn, host *hostinfo.Run, peer *hostinfo.Facts) report.Report {
+	m.Role = "send"
+	m.RunID = id
+	m.Version = c.opt.Version
+	m.Pattern = c.opt.Pattern.String()
+	m.Seed = c.opt.Seed
+	m.BytesExpected = c.opt.Bytes
+	if conn != nil {
+		m.LocalAddr = conn.LocalAddr().String()
+		m.PeerAddr = conn.RemoteAddr().String()
+	}
+	if host != nil {
+		m.Hosts.Local = host.Finish()
+	}
+	m.Hosts.Peer = peer
+	return m
+}
+
+func runID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// dial opens n connections; any failure fails the run before a byte of
+// the pattern is sent.
+func (c *Client) dial(ctx context.Context, n int) ([]net.Conn, error) {
+	d := net.Dialer{Timeout: c.opt.HandshakeTimeout}
+	if c.opt.Bind != "" {
+		a, err := net.ResolveTCPAddr("tcp", c.opt.Bind)
+		if err != nil {
+			return nil, fmt.Errorf("--bind %s: %w", c.opt.Bind, err)
+		}
+		d.LocalAddr = a
+	}
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		conn, err := d.DialContext(ctx, "tcp", c.opt.Addr)
+		if err != nil {
+			for _, x := range conns {
+				x.Close()
+			}
+			return nil, fmt.Errorf("connect to %s: %w", c.opt.Addr, err)
+		}
+		conns = append(conns, conn)
+	}
+	return conns, nil
+}
+
+// abort tells the receiver that the run was interrupted.
+func (c *Client) abort(id, reason string) {
+	d := net.Dialer{Timeout: abortWait}
+	conn, err := d.Dial("tcp", c.opt.Addr)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	b, err := wire.EncodeHello(wire.Hello{RunID: id, Direction: wire.Abort, Reason: reason, Version: c.opt.Version})
+	if err == nil && writeFrame(conn, b, abortWait) == nil {
+		readFrame(conn, wire.TypeReply, abortWait)
+	}
+}
+
+// stream runs one stream over conn: handshake, then send and collect the
+// receiver's result, or (reverse) verify and answer with our own.
+func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *sender.Limiter, host *hostinfo.Run) outcome {
+	defer conn.Close()
+	dir := string(h.Direction)
+	b, err := wire.EncodeHello(h)
+	if err == nil {
+		err = writeFrame(conn, b, c.opt.HandshakeTimeout)
+	}
+	var reply wire.Reply
+	if err == nil {
+		var p []byte
+		if p, err = readFrame(conn, wire.TypeReply, c.opt.HandshakeTimeout); err == nil {
+			reply, err = wire.DecodeReply(p)
+		}
+	}
+	if err != nil {
+		return outcome{rep: streamReport(h, dir, fmt.Errorf("handshake with %s: %w", c.opt.Addr, err))}
+	}
+	out := outcome{peer: decodeFacts(reply.Facts)}
+	if h.Direction == wire.Reverse {
+		out.rep = c.verify(ctx, conn, h, host)
+		return out
+	}
+
+	st := &sender.Stream{Pattern: c.opt.Pattern, Bytes: h.Bytes, Stall: c.opt.IdleTimeout, Limiter: lim}
+	if h.Bytes == 0 {
+		st.Bytes = -1
+		st.Deadline = time.Now().Add(h.Duration)
+	}
+	// The interrupt cuts a blocked write short; the stream then ends as
+	// planned streams do, with a half-close and the receiver's result.
+	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
+	remove := c.live.add(counter{s: st})
+	n, err := st.Run(ctx, conn)
+	remove()
+	stop()
+	wait := c.opt.IdleTimeout
+	if ctx.Err() != nil {
+		wait = abortWait
+		err = nil
+	}
+	if err == nil {
+		err = closeWrite(conn)
+	}
+	if err != nil {
+		out.rep = streamReport(h, dir, fmt.Errorf("sending after %d bytes: %w", n, err))
+		return out
+	}
+	out.rep = result(conn, h, dir, n, wait)
+	if out.rep.Hosts.Local != nil {
+		// The receiver's facts as the stream ended: with counter deltas.
+		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
+	}
+	return out
+}
+
+// verify verifies a reverse stream and answers with its report.
+func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *hostinfo.Run) report.Report {
+	vo := c.opt.Verify
+	vo.Pattern, vo.Seed, vo.Stream, vo.Offset = c.opt.Pattern, c.opt.Seed, h.Stream, 0
+	v, err := receiver.New(vo)
+	if err != nil {
+		return streamReport(h, report.Reverse, err)
+	}
+	remove := c.live.add(counter{v: v})
+	err = receiver.Consume(ctx, idleReader{conn, c.opt.IdleTimeout}, v, h.Bytes)
+	remove()
+	rep := v.Result(err)
+	tag(&rep, h.Stream, report.Reverse)
+	rep.BytesExpected = h.Bytes
+	rep.Version = c.opt.Version
+	rep.RunID = h.RunID
+	if host != nil {
+		rep.Hosts.Local = host.Finish()
+	}
+	if b, err := wire.EncodeResult(rep); err == nil {
+		writeFrame(conn, b, c.opt.IdleTimeout)
+	}
+	rep.Hosts.Local = nil
+	return rep
+}
+
+// RunRaw sends plain streams (no handshake, no result) and returns the
+// bytes sent. The receiver's verdict is its own; this end knows only
+// whether every byte was handed to the network.
+func (c *Client) RunRaw(ctx context.Context) (int64, error) {
+	conns, err := c.dial(ctx, c.opt.Streams)
+	if err != nil {
+		return 0, err
+	}
+	var limiter *sender.Limiter
+	if c.opt.Rate > 0 {
+		limiter = sender.NewLimiter(c.opt.Rate)
+	}
+	sent := make([]int64, len(conns))
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			st := &sender.Stream{Pattern: c.opt.Pattern, Bytes: c.opt.share(i), Stall: c.opt.IdleTimeout, Limiter: limiter}
+			if c.opt.Bytes == 0 {
+				st.Bytes = -1
+				st.Deadline = time.Now().Add(c.opt.Duration)
+			}
+			stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
+			defer stop()
+			remove := c.live.add(counter{s: st})
+			sent[i], errs[i] = st.Run(ctx, conn)
+			remove()
+			if errs[i] == nil {
+				errs[i] = closeWrite(conn)
+			}
+			if errs[i] != nil && ctx.Err() == nil {
+				errs[i] = fmt.Errorf("stream %d: %w", i, refusal(conn, errs[i]))
+			}
+		}()
+	}
+	wg.Wait()
+	var total int64
+	for _, n := range sent {
+		total += n
+	}
+	if ctx.Err() != nil {
+		return total, fmt.Errorf("interrupted: %w", context.Cause(ctx))
+	}
+	return total, errors.Join(errs...)
+}
+
+// refusal explains a raw stream's write failure by the receiver's
+// refusal, when it sent one: a protocol receiver answers a raw sender
+// with a Reply that says why before it closes.
+func refusal(conn net.Conn, err error) error {
+	p, rerr := readFrame(conn, wire.TypeReply, 200*time.Millisecond)
+	if rerr == nil {
+		var ref *wire.RefusedError
+		if _, rerr = wire.DecodeReply(p); errors.As(rerr, &ref) {
+			return fmt.Errorf("%w (%v)", err, rerr)
+		}
+	}
+	var ref *wire.RefusedError
+	if errors.As(rerr, &ref) {
+		return fmt.Errorf("%w (%v)", err, rerr)
+	}
+	return err
+}

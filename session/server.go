@@ -1,0 +1,530 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/zerocheck/zerocheck/hostinfo"
+	"github.com/zerocheck/zerocheck/pattern"
+	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/sender"
+	"github.com/zerocheck/zerocheck/wire"
+)
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// Verify holds the verifier settings (merge gap, region limits). Its
+	// pattern and seed are used in Raw mode only: otherwise each Hello
+	// names them.
+	Verify receiver.Options
+	// Raw serves plain streams: no handshake, no result message; each
+	// connection is a run of its own, verified against Verify's pattern.
+	Raw bool
+	// Once serves one run (all its streams) and refuses any other; Serve
+	// returns when that run has been reported.
+	Once bool
+	// HandshakeTimeout bounds the wait for a Hello.
+	HandshakeTimeout time.Duration
+	// IdleTimeout ends a stream when its peer sends nothing, or takes
+	// nothing, for this long.
+	IdleTimeout time.Duration
+	// StreamWait is how long a run waits for its streams to connect.
+	StreamWait time.Duration
+	// Host supplies this host's facts; nil sends none.
+	Host Host
+	// Version is sent to peers and put in reports.
+	Version string
+	// Report receives each finished run's report, from the goroutine of
+	// its last stream; it must not block for long.
+	Report func(report.Report)
+	// Log receives one line per refused or failed connection; nil: none.
+	Log func(format string, args ...any)
+}
+
+// Server verifies the streams of zerocheck senders.
+type Server struct {
+	opt  ServerOptions
+	mu   sync.Mutex
+	runs map[string]*run
+	// once is closed when the run served under Once has been reported.
+	once     chan struct{}
+	onceRun  bool
+	live     tracker
+	sessions sync.WaitGroup
+}
+
+// run is one run's state at the server, guarded by Server.mu.
+type run struct {
+	id       string
+	hello    wire.Hello // the first stream's
+	peerIP   string
+	local    net.Addr
+	remote   net.Addr
+	host     *hostinfo.Run
+	facts    []byte
+	peer     *hostinfo.Facts
+	limiter  *sender.Limiter
+	seen     []bool
+	results  []*report.Report
+	pending  int
+	waitOver bool
+	ended    bool
+	abort    string
+	timer    *time.Timer
+}
+
+// NewServer checks opt and fills its defaults.
+func NewServer(opt ServerOptions) (*Server, error) {
+	if opt.Report == nil {
+		return nil, errors.New("session: no report function")
+	}
+	if opt.Raw {
+		if err := opt.Verify.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	opt.HandshakeTimeout = cmpOr(opt.HandshakeTimeout, DefaultHandshakeTimeout)
+	opt.IdleTimeout = cmpOr(opt.IdleTimeout, DefaultIdleTimeout)
+	opt.StreamWait = cmpOr(opt.StreamWait, DefaultStreamWait)
+	if opt.Log == nil {
+		opt.Log = func(string, ...any) {}
+	}
+	return &Server{opt: opt, runs: map[string]*run{}, once: make(chan struct{})}, nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Progress sums the streams verified and sent so far, finished or not.
+func (s *Server) Progress() Progress { return s.live.progress() }
+
+// Serve accepts connections on ln until ctx ends, Accept fails, or (with
+// Once) its run is reported. Sessions under way when ctx ends are cut
+// short and still reported (verdict incomplete unless corrupt). It
+// returns the Accept error, or nil.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	go func() {
+		select {
+		case <-s.once:
+			ln.Close()
+		case <-ctx.Done():
+		}
+	}()
+	var err error
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			select {
+			case <-ctx.Done():
+			case <-s.once:
+			default:
+				err = aerr
+			}
+			break
+		}
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			s.handle(ctx, c)
+		}()
+	}
+	if err != nil {
+		// The accept loop is the server: without it nothing is served, so
+		// end the sessions too rather than linger half-alive.
+		cancel()
+	}
+	s.sessions.Wait()
+	s.flush()
+	return err
+}
+
+// flush reports the runs still waiting for streams that never came.
+func (s *Server) flush() {
+	s.mu.Lock()
+	var rs []*run
+	for _, r := range s.runs {
+		r.waitOver = true
+		if r.pending == 0 && !r.ended {
+			r.ended = true
+			rs = append(rs, r)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range rs {
+		s.report(r)
+	}
+}
+
+func (s *Server) handle(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	// An interrupt closes the socket under any blocked read or write.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if s.opt.Raw {
+		s.raw(ctx, c)
+		return
+	}
+	p, err := readFrame(c, wire.TypeHello, s.opt.HandshakeTimeout)
+	var h wire.Hello
+	if err == nil {
+		h, err = wire.DecodeHello(p)
+	}
+	if err != nil {
+		s.refuse(c, fmt.Errorf("handshake: %w", err))
+		return
+	}
+	if h.Direction == wire.Abort {
+		s.aborted(h)
+		if b, err := wire.EncodeReply(wire.Reply{Version: s.opt.Version}); err == nil {
+			writeFrame(c, b, s.opt.HandshakeTimeout)
+		}
+		return
+	}
+	r, err := s.join(h, c)
+	if err != nil {
+		s.refuse(c, err)
+		return
+	}
+	var rep report.Report
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				// One stream's bug ends that stream, loudly, not the server.
+				s.opt.Log("run %s stream %d from %s: internal error: %v\n%s", h.RunID, h.Stream, c.RemoteAddr(), v, debug.Stack())
+				rep = streamReport(h, string(h.Direction), fmt.Errorf("receiver internal error: %v", v))
+			}
+		}()
+		rep = s.stream(ctx, c, r, h)
+	}()
+	s.finish(r, h.Stream, rep)
+}
+
+// refuse logs why a connection was refused and tells the peer, if it is
+// still listening.
+func (s *Server) refuse(c net.Conn, err error) {
+	s.opt.Log("refused %s: %v", c.RemoteAddr(), err)
+	if b, e := wire.EncodeReply(wire.Reply{Error: truncate(err.Error()), Version: s.opt.Version}); e == nil {
+		writeFrame(c, b, time.Second)
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > 1024 {
+		return s[:1024]
+	}
+	return s
+}
+
+// join adds a stream to its run, creating the run for its first stream.
+func (s *Server) join(h wire.Hello, c net.Conn) (*run, error) {
+	ip := hostOf(c.RemoteAddr())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.runs[h.RunID]
+	if r == nil {
+		if s.opt.Once && s.onceRun {
+			return nil, errors.New("busy: this receiver serves one run (--once)")
+		}
+		s.onceRun = true
+		r = &run{
+			id: h.RunID, hello: h, peerIP: ip, local: c.LocalAddr(), remote: c.RemoteAddr(),
+			seen: make([]bool, h.Streams), results: make([]*report.Report, h.Streams),
+			peer: decodeFacts(h.Facts),
+		}
+		if s.opt.Host != nil {
+			r.host = s.opt.Host(c.LocalAddr())
+			r.facts = factsJSON(r.host.Facts())
+		}
+		if h.Rate > 0 {
+			r.limiter = sender.NewLimiter(h.Rate)
+		}
+		s.runs[h.RunID] = r
+		r.timer = time.AfterFunc(s.opt.StreamWait, func() { s.waitOver(r) })
+	}
+	f := r.hello
+	switch {
+	case r.ended:
+		return nil, fmt.Errorf("run %s has already ended", h.RunID)
+	case ip != r.peerIP:
+		return nil, fmt.Errorf("run %s belongs to %s, not %s", h.RunID, r.peerIP, ip)
+	case h.Streams != f.Streams || h.Pattern != f.Pattern || h.Seed != f.Seed || h.Rate != f.Rate:
+		return nil, fmt.Errorf("stream %d does not match the plan of run %s", h.Stream, h.RunID)
+	case r.seen[h.Stream]:
+		return nil, fmt.Errorf("stream %d of run %s is already connected", h.Stream, h.RunID)
+	}
+	r.seen[h.Stream] = true
+	r.pending++
+	return r, nil
+}
+
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	host, _, _ := net.SplitHostPort(a.String())
+	return host
+}
+
+// aborted records that a run's sender was interrupted.
+func (s *Server) aborted(h wire.Hello) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.runs[h.RunID]; r != nil && !r.ended {
+		r.abort = "the sender was interrupted"
+		if h.Reason != "" {
+			r.abort += ": " + truncate(h.Reason)
+		}
+	}
+}
+
+func (s *Server) waitOver(r *run) {
+	s.mu.Lock()
+	r.waitOver = true
+	end := r.pending == 0 && !r.ended
+	r.ended = r.ended || end
+	s.mu.Unlock()
+	if end {
+		s.report(r)
+	}
+}
+
+// finish records a stream's report and reports the run when it was the
+// last one.
+func (s *Server) finish(r *run, stream int, rep report.Report) {
+	s.mu.Lock()
+	r.results[stream] = &rep
+	r.pending--
+	all := true
+	for _, x := range r.results {
+		all = all && x != nil
+	}
+	end := (all || r.waitOver) && r.pending == 0 && !r.ended
+	r.ended = r.ended || end
+	s.mu.Unlock()
+	if end {
+		s.report(r)
+	}
+}
+
+// report merges a run's streams and hands the report on.
+func (s *Server) report(r *run) {
+	r.timer.Stop()
+	s.mu.Lock()
+	delete(s.runs, r.id)
+	parts := make([]report.Report, 0, len(r.results))
+	for i, x := range r.results {
+		if x != nil {
+			parts = append(parts, *x)
+			continue
+		}
+		h := r.hello
+		h.Stream = i
+		parts = append(parts, streamReport(h, "", fmt.Errorf("stream %d never connected (waited %v)", i, s.opt.StreamWait)))
+	}
+	abort := r.abort
+	s.mu.Unlock()
+
+	m := report.Merge(parts)
+	m.Role = "recv"
+	m.RunID = r.id
+	m.Version = s.opt.Version
+	m.LocalAddr = r.local.String()
+	m.PeerAddr = r.remote.String()
+	if r.host != nil {
+		m.Hosts.Local = r.host.Finish()
+	}
+	m.Hosts.Peer = r.peer
+	if abort != "" {
+		m.Error = joinText(abort, m.Error)
+		m.SetVerdict()
+	}
+	s.opt.Report(m)
+	if s.opt.Once {
+		close(s.once)
+	}
+}
+
+func joinText(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + "; " + b
+}
+
+// stream serves one accepted stream and returns its report.
+func (s *Server) stream(ctx context.Context, c net.Conn, r *run, h wire.Hello) report.Report {
+	b, err := wire.EncodeReply(wire.Reply{Version: s.opt.Version, Facts: r.facts})
+	if err == nil {
+		err = writeFrame(c, b, s.opt.HandshakeTimeout)
+	}
+	if err != nil {
+		return streamReport(h, string(h.Direction), fmt.Errorf("handshake reply: %w", err))
+	}
+	p, err := pattern.Parse(h.Pattern, h.Seed)
+	if err != nil {
+		return streamReport(h, string(h.Direction), err)
+	}
+	if h.Direction == wire.Reverse {
+		return s.send(ctx, c, r, h, p)
+	}
+	vo := s.opt.Verify
+	vo.Pattern, vo.Seed, vo.Stream, vo.Offset = p, h.Seed, h.Stream, 0
+	v, err := receiver.New(vo)
+	if err != nil {
+		return streamReport(h, report.Forward, err)
+	}
+	remove := s.live.add(counter{v: v})
+	err = receiver.Consume(ctx, idleReader{c, s.opt.IdleTimeout}, v, h.Bytes)
+	remove()
+	rep := v.Result(err)
+	tag(&rep, h.Stream, report.Forward)
+	rep.BytesExpected = h.Bytes
+	rep.Version = s.opt.Version
+	rep.RunID = h.RunID
+	if r.host != nil {
+		rep.Hosts.Local = r.host.Finish()
+	}
+	b, err = wire.EncodeResult(rep)
+	if err == nil {
+		err = writeFrame(c, b, s.opt.IdleTimeout)
+	}
+	if err != nil {
+		s.opt.Log("run %s stream %d to %s: the sender will not see this stream's result: %v", h.RunID, h.Stream, c.RemoteAddr(), err)
+	}
+	return rep
+}
+
+// send serves a reverse stream: this end sends, the peer verifies and
+// answers with its report.
+func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p pattern.Pattern) report.Report {
+	st := &sender.Stream{Pattern: p, Bytes: h.Bytes, Stall: s.opt.IdleTimeout, Limiter: r.limiter}
+	if h.Bytes == 0 {
+		st.Bytes = -1
+		st.Deadline = time.Now().Add(h.Duration)
+	}
+	remove := s.live.add(counter{s: st})
+	n, err := st.Run(ctx, c)
+	remove()
+	if err == nil {
+		err = closeWrite(c)
+	}
+	if err != nil {
+		return streamReport(h, report.Reverse, fmt.Errorf("sending after %d bytes: %w", n, err))
+	}
+	return result(c, h, report.Reverse, n, s.opt.IdleTimeout)
+}
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// result reads the verifying end's report of a stream this end sent n
+// bytes of.
+func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration) report.Report {
+	p, err := readFrame(c, wire.TypeResult, wait)
+	var rep report.Report
+	if err == nil {
+		rep, err = wire.DecodeResult(p)
+	}
+	if err == nil && (len(rep.Streams) != 1 || rep.Streams[0].Stream != h.Stream) {
+		err = fmt.Errorf("result names another stream than %d", h.Stream)
+	}
+	if err != nil {
+		return streamReport(h, dir, fmt.Errorf("sent %d bytes, but no result from the peer: %w", n, err))
+	}
+	tag(&rep, h.Stream, dir)
+	if rep.Error == "" && rep.BytesVerified != n {
+		rep.Error = fmt.Sprintf("the peer verified %d bytes of the %d sent", rep.BytesVerified, n)
+		rep.SetVerdict()
+	}
+	return rep
+}
+
+// raw serves a plain stream: the connection is the run.
+func (s *Server) raw(ctx context.Context, c net.Conn) {
+	s.mu.Lock()
+	busy := s.opt.Once && s.onceRun
+	s.onceRun = true
+	s.mu.Unlock()
+	if busy {
+		s.opt.Log("refused %s: busy: this receiver serves one run (--once)", c.RemoteAddr())
+		return
+	}
+	var host *hostinfo.Run
+	if s.opt.Host != nil {
+		host = s.opt.Host(c.LocalAddr())
+	}
+	v, err := receiver.New(s.opt.Verify)
+	if err != nil {
+		s.opt.Log("%s: %v", c.RemoteAddr(), err)
+		return
+	}
+	remove := s.live.add(counter{v: v})
+	in := idleReader{c, s.opt.IdleTimeout}
+	err = s.rawStart(c, in, v)
+	switch {
+	case errors.Is(err, io.EOF):
+		err = nil // a stream of fewer than 4 bytes, whole
+	case err == nil:
+		err = receiver.Consume(ctx, in, v, 0)
+	}
+	remove()
+	rep := v.Result(err)
+	rep.Role = "recv"
+	rep.Version = s.opt.Version
+	rep.LocalAddr = c.LocalAddr().String()
+	rep.PeerAddr = c.RemoteAddr().String()
+	if host != nil {
+		rep.Hosts.Local = host.Finish()
+	}
+	s.opt.Report(rep)
+	if s.opt.Once {
+		close(s.once)
+	}
+}
+
+// errProtocolPeer is a raw receiver's answer to a sender that speaks the
+// protocol: its hello would otherwise be verified as corrupt data.
+var errProtocolPeer = errors.New("the sender speaks the zerocheck protocol but this receiver runs --raw: drop --raw on both ends, or add it to send")
+
+// rawStart verifies the first bytes of a raw stream, unless they are a
+// protocol hello the pattern does not explain. io.EOF means the stream
+// ended in them.
+func (s *Server) rawStart(c net.Conn, in idleReader, v *receiver.Verifier) error {
+	var head [len(wire.Magic)]byte
+	n, err := io.ReadFull(in, head[:])
+	if n > 0 {
+		want := make([]byte, n)
+		s.opt.Verify.Pattern.Fill(want, 0)
+		if n == len(head) && string(head[:]) == wire.Magic && string(want) != wire.Magic {
+			s.opt.Log("refused %s: %v", c.RemoteAddr(), errProtocolPeer)
+			if b, e := wire.EncodeReply(wire.Reply{Error: errProtocolPeer.Error(), Version: s.opt.Version}); e == nil {
+				writeFrame(c, b, time.Second)
+			}
+			return errProtocolPeer
+		}
+		v.Write(head[:n])
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return io.EOF
+	}
+	return err
+}

@@ -1,0 +1,230 @@
+// Package session runs zerocheck over the network: a Client dials a
+// Server, and each connection of a run carries one pattern stream framed
+// by the wire protocol.
+//
+// A run is one or more streams sharing a run id: parallel connections
+// (--streams) and, with --bidir, as many again in the reverse direction.
+// On every connection the sending end writes the bare pattern from
+// offset 0 and half-closes, and the verifying end answers with its
+// report of the stream. Both ends merge the same stream reports with
+// report.Merge, so both reach the same verdict.
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/zerocheck/zerocheck/hostinfo"
+	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/sender"
+	"github.com/zerocheck/zerocheck/wire"
+)
+
+// Defaults for the timeouts of both ends.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 60 * time.Second
+	DefaultStreamWait       = 10 * time.Second
+	// abortWait bounds the goodbye of an interrupted run: the abort
+	// notice and the receiver's last results.
+	abortWait = 5 * time.Second
+)
+
+// Host returns the facts of this host for a run whose socket has the
+// local address local; nil facts are fine (a test, --no-hostinfo).
+type Host func(local net.Addr) *hostinfo.Run
+
+// LiveHost collects this host's facts, with the interface that carries
+// the run.
+func LiveHost(local net.Addr) *hostinfo.Run {
+	var ip net.IP
+	if a, ok := local.(*net.TCPAddr); ok {
+		ip = a.IP
+	}
+	return hostinfo.Start(hostinfo.Options{Interface: hostinfo.InterfaceOf(ip)})
+}
+
+// Progress is a running count over a run's streams.
+type Progress struct {
+	// Sent counts bytes written by this end, Verified bytes verified by
+	// it; Regions counts the regions it has found so far.
+	Sent, Verified, Regions int64
+}
+
+func (p *Progress) add(q Progress) {
+	p.Sent += q.Sent
+	p.Verified += q.Verified
+	p.Regions += q.Regions
+}
+
+// counter is one stream's live count: a verifier or a sender.
+type counter struct {
+	v *receiver.Verifier
+	s *sender.Stream
+}
+
+func (c counter) progress() Progress {
+	switch {
+	case c.v != nil:
+		p := c.v.Progress()
+		return Progress{Verified: p.Bytes, Regions: p.Regions}
+	case c.s != nil:
+		return Progress{Sent: c.s.Sent()}
+	}
+	return Progress{}
+}
+
+// idleReader fails a read that waits longer than d for its first byte:
+// a peer that vanished without a FIN or RST must not hold a session.
+type idleReader struct {
+	c net.Conn
+	d time.Duration
+}
+
+func (r idleReader) Read(b []byte) (int, error) {
+	if err := r.c.SetReadDeadline(time.Now().Add(r.d)); err != nil {
+		return 0, err
+	}
+	n, err := r.c.Read(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("no data from the peer for %v: %w", r.d, err)
+	}
+	return n, err
+}
+
+// readFrame reads one frame of type want within d.
+func readFrame(c net.Conn, want wire.Type, d time.Duration) ([]byte, error) {
+	c.SetReadDeadline(time.Now().Add(d))
+	defer c.SetReadDeadline(time.Time{})
+	t, p, err := wire.ReadFrame(c, want)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("no %s from the peer within %v: %w", want, d, err)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("the peer closed the connection before its %s", want)
+		}
+		return nil, err
+	}
+	if t != want {
+		// A refusal: the only frame that may arrive in place of another.
+		if _, rerr := wire.DecodeReply(p); rerr != nil {
+			return nil, rerr
+		}
+		return nil, &wire.UnexpectedError{Want: want, Got: t}
+	}
+	return p, nil
+}
+
+// writeFrame writes a frame within d.
+func writeFrame(c net.Conn, frame []byte, d time.Duration) error {
+	c.SetWriteDeadline(time.Now().Add(d))
+	defer c.SetWriteDeadline(time.Time{})
+	_, err := c.Write(frame)
+	return err
+}
+
+// controlCorruption returns the text for the report when err is a frame
+// that failed its checksum.
+func controlCorruption(err error) string {
+	var ce *wire.ChecksumError
+	if errors.As(err, &ce) {
+		return ce.Error()
+	}
+	return ""
+}
+
+// factsJSON encodes facts for a handshake; nil stays empty.
+func factsJSON(f *hostinfo.Facts) json.RawMessage {
+	if f == nil {
+		return nil
+	}
+	b, err := json.Marshal(f)
+	if err != nil || len(b) > wire.MaxHello/2 {
+		return nil // facts are help, not a reason to fail a run
+	}
+	return b
+}
+
+// decodeFacts reads a peer's facts; bad facts are dropped, not fatal.
+func decodeFacts(b json.RawMessage) *hostinfo.Facts {
+	if len(b) == 0 {
+		return nil
+	}
+	var f hostinfo.Facts
+	if json.Unmarshal(b, &f) != nil {
+		return nil
+	}
+	return &f
+}
+
+// streamReport returns the report of a stream that produced no result of
+// its own: verdict incomplete, the error saying why.
+func streamReport(h wire.Hello, dir string, err error) report.Report {
+	r := report.Report{
+		Schema:         report.Schema,
+		Pattern:        h.Pattern,
+		Seed:           h.Seed,
+		BytesExpected:  h.Bytes,
+		Regions:        []report.Region{},
+		RepeatedBlocks: []report.RepeatedBlock{},
+		Streams:        []report.Stream{{Stream: h.Stream, Direction: dir}},
+	}
+	if err == nil {
+		err = errors.New("no result")
+	}
+	r.Error = err.Error()
+	r.ControlCorruption = controlCorruption(err)
+	r.SetVerdict()
+	return r
+}
+
+// tag names a stream report's stream and direction for Merge.
+func tag(r *report.Report, stream int, dir string) {
+	r.Streams = []report.Stream{{Stream: stream, Direction: dir}}
+	for i := range r.Regions {
+		r.Regions[i].Stream = stream
+	}
+}
+
+// tracker keeps the live counters of the streams under way.
+type tracker struct {
+	mu   sync.Mutex
+	next int
+	live map[int]counter
+	done Progress
+}
+
+func (t *tracker) add(c counter) (remove func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.live == nil {
+		t.live = map[int]counter{}
+	}
+	id := t.next
+	t.next++
+	t.live[id] = c
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.done.add(c.progress())
+		delete(t.live, id)
+	}
+}
+
+func (t *tracker) progress() Progress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.done
+	for _, c := range t.live {
+		p.add(c.progress())
+	}
+	return p
+}

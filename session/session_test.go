@@ -1,0 +1,456 @@
+package session
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerocheck/zerocheck/pattern"
+	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/wire"
+)
+
+// serve starts a server on 127.0.0.1 and returns its address and a
+// function that stops it and returns the reports it made.
+func serve(t *testing.T, opt ServerOptions) (string, func() []report.Report) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var reps []report.Report
+	opt.Report = func(r report.Report) {
+		mu.Lock()
+		reps = append(reps, r)
+		mu.Unlock()
+	}
+	opt.Log = func(f string, a ...any) { t.Logf("server: "+f, a...) }
+	s, err := NewServer(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	var once sync.Once
+	stop := func() []report.Report {
+		once.Do(func() {
+			if !opt.Once {
+				cancel()
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			cancel()
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return reps
+	}
+	t.Cleanup(func() { stop() })
+	return ln.Addr().String(), stop
+}
+
+func client(t *testing.T, o ClientOptions) *Client {
+	t.Helper()
+	if o.Pattern == nil {
+		o.Pattern, _ = pattern.Parse("zeros", 0)
+	}
+	if o.Streams == 0 {
+		o.Streams = 1
+	}
+	o.Verify.Pattern = o.Pattern
+	c, err := NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCleanRuns(t *testing.T) {
+	const size = 3<<20 + 7 // not a multiple of the streams: shares differ
+	for _, spec := range []string{"zeros", "ones", "alt", "counter", "random", "hex:deadbeef"} {
+		for _, tc := range []struct {
+			streams int
+			bidir   bool
+		}{{1, false}, {4, false}, {2, true}} {
+			p, err := pattern.Parse(spec, 42)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, stop := serve(t, ServerOptions{Once: true})
+			c := client(t, ClientOptions{Addr: addr, Pattern: p, Seed: 42, Streams: tc.streams, Bidir: tc.bidir, Bytes: size})
+			got := c.Run(context.Background())
+			reps := stop()
+			if len(reps) != 1 {
+				t.Fatalf("%s %+v: %d receiver reports", spec, tc, len(reps))
+			}
+			total := tc.streams
+			if tc.bidir {
+				total *= 2
+			}
+			for _, r := range []report.Report{got, reps[0]} {
+				if r.Verdict != report.Clean || r.BytesVerified != size || r.Error != "" || len(r.Streams) != total {
+					t.Fatalf("%s %+v %s: verdict %s, %d bytes, %d streams, error %q", spec, tc, r.Role, r.Verdict, r.BytesVerified, len(r.Streams), r.Error)
+				}
+				var sum int64
+				for i, s := range r.Streams {
+					want := int64(size / total)
+					if i < size%total {
+						want++
+					}
+					dir := report.Forward
+					if i >= tc.streams {
+						dir = report.Reverse
+					}
+					if s.Stream != i || s.BytesVerified != want || s.Direction != dir {
+						t.Fatalf("%s %+v %s: stream %d: %+v, want %d bytes %s", spec, tc, r.Role, i, s, want, dir)
+					}
+					sum += s.BytesVerified
+				}
+				if r.RunID != got.RunID || r.Pattern != p.String() || sum != size {
+					t.Fatalf("%s: run %q/%q pattern %q", spec, r.RunID, got.RunID, r.Pattern)
+				}
+			}
+			if got.Role != "send" || reps[0].Role != "recv" {
+				t.Fatalf("roles %q %q", got.Role, reps[0].Role)
+			}
+		}
+	}
+}
+
+func TestTimedRun(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true})
+	c := client(t, ClientOptions{Addr: addr, Streams: 2, Bidir: true, Duration: 300 * time.Millisecond})
+	got := c.Run(context.Background())
+	rep := stop()[0]
+	if got.Verdict != report.Clean || rep.Verdict != report.Clean || got.BytesVerified == 0 || got.BytesVerified != rep.BytesVerified {
+		t.Fatalf("sender %s %d bytes, receiver %s %d bytes (%q %q)", got.Verdict, got.BytesVerified, rep.Verdict, rep.BytesVerified, got.Error, rep.Error)
+	}
+}
+
+func TestRefusedConnection(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background())
+	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "connection refused") {
+		t.Fatalf("verdict %s, error %q", got.Verdict, got.Error)
+	}
+}
+
+// fakeReceiver accepts one connection, answers the hello, and hands the
+// connection to f: a peer that misbehaves on purpose.
+func fakeReceiver(t *testing.T, f func(c net.Conn, h wire.Hello)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, p, err := wire.ReadFrame(c, wire.TypeHello)
+		if err != nil {
+			t.Errorf("fake receiver: %v", err)
+			return
+		}
+		h, err := wire.DecodeHello(p)
+		if err != nil {
+			t.Errorf("fake receiver: %v", err)
+			return
+		}
+		f(c, h)
+	}()
+	return ln.Addr().String()
+}
+
+func reply(c net.Conn) {
+	b, _ := wire.EncodeReply(wire.Reply{})
+	c.Write(b)
+}
+
+func TestVanishedReceiver(t *testing.T) {
+	addr := fakeReceiver(t, func(c net.Conn, h wire.Hello) {
+		reply(c)
+		io.CopyN(io.Discard, c, 1<<20)
+		c.(*net.TCPConn).SetLinger(0) // vanish: a reset, as a crashed host's kernel sends
+	})
+	got := client(t, ClientOptions{Addr: addr, Bytes: 64 << 20}).Run(context.Background())
+	if got.Verdict != report.Incomplete || got.Error == "" {
+		t.Fatalf("verdict %s, error %q", got.Verdict, got.Error)
+	}
+}
+
+func TestReceiverWithoutResult(t *testing.T) {
+	addr := fakeReceiver(t, func(c net.Conn, h wire.Hello) {
+		reply(c)
+		io.Copy(io.Discard, c) // reads it all, then closes without a result
+	})
+	got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background())
+	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "no result") {
+		t.Fatalf("verdict %s, error %q", got.Verdict, got.Error)
+	}
+}
+
+func TestCorruptControlChannel(t *testing.T) {
+	for _, where := range []string{"reply", "result"} {
+		addr := fakeReceiver(t, func(c net.Conn, h wire.Hello) {
+			b, _ := wire.EncodeReply(wire.Reply{})
+			if where == "reply" {
+				b[len(b)-6] ^= 0x10 // one bit of the payload
+				c.Write(b)
+				return
+			}
+			c.Write(b)
+			n, _ := io.Copy(io.Discard, c)
+			v, _ := receiver.New(receiver.Options{Pattern: zeros})
+			v.Write(make([]byte, n))
+			r := v.Result(nil)
+			tag(&r, h.Stream, report.Forward)
+			f, _ := wire.EncodeResult(r)
+			binary.BigEndian.PutUint32(f[len(f)-4:], 0xdeadbeef)
+			c.Write(f)
+		})
+		got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background())
+		if got.Verdict != report.Corrupt || !strings.Contains(got.ControlCorruption, "control channel corrupt: "+where) || got.CorruptBytes != 0 {
+			t.Fatalf("%s: verdict %s, control %q, error %q", where, got.Verdict, got.ControlCorruption, got.Error)
+		}
+	}
+}
+
+func TestForeignPeers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		send []byte
+		want string
+	}{
+		{"http", []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), `peer does not speak the zerocheck protocol (first bytes "HTTP/1.1 400`},
+		{"version", append([]byte("ZCHK\x02\x02\x00\x00\x00\x00\x00\x02{}"), 0, 0, 0, 0), "peer speaks zerocheck protocol version 2, this zerocheck speaks 1"},
+		{"silent-close", nil, "closed the connection before its reply"},
+	} {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// Read the whole hello first: closing with unread bytes would
+			// send a reset, which may overtake the answer.
+			wire.ReadFrame(c, wire.TypeHello)
+			c.Write(tc.send)
+			c.Close()
+		}()
+		got := client(t, ClientOptions{Addr: ln.Addr().String(), Bytes: 1 << 20}).Run(context.Background())
+		ln.Close()
+		if got.Verdict != report.Incomplete || !strings.Contains(got.Error, tc.want) {
+			t.Fatalf("%s: verdict %s, error %q", tc.name, got.Verdict, got.Error)
+		}
+	}
+}
+
+func TestVanishedSender(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 1 << 20}
+	b, _ := wire.EncodeHello(h)
+	c.Write(b)
+	wire.ReadFrame(c, wire.TypeReply)
+	c.Write(make([]byte, 1000))
+	c.Close()
+	reps := stop()
+	if len(reps) != 1 || reps[0].Verdict != report.Incomplete || reps[0].BytesVerified != 1000 || !strings.Contains(reps[0].Error, "short stream: got 1000 of 1048576 bytes") {
+		t.Fatalf("%+v", reps)
+	}
+}
+
+func TestCorruptionBeforeVanishing(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true})
+	c, _ := net.Dial("tcp", addr)
+	h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 1 << 20}
+	b, _ := wire.EncodeHello(h)
+	c.Write(b)
+	wire.ReadFrame(c, wire.TypeReply)
+	data := make([]byte, 5000)
+	data[4097] = 0x40
+	c.Write(data)
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	r := stop()[0]
+	if r.Verdict != report.Corrupt || r.RegionCount != 1 || r.Regions[0].Offset != 4097 || r.Error == "" {
+		t.Fatalf("verdict %s regions %d error %q", r.Verdict, r.RegionCount, r.Error)
+	}
+}
+
+func TestMissingStream(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true, StreamWait: 200 * time.Millisecond})
+	c, _ := net.Dial("tcp", addr)
+	h := wire.Hello{RunID: "0123456789abcdef", Streams: 2, Direction: wire.Forward, Pattern: "zeros", Bytes: 100}
+	b, _ := wire.EncodeHello(h)
+	c.Write(b)
+	wire.ReadFrame(c, wire.TypeReply)
+	c.Write(make([]byte, 100))
+	c.(*net.TCPConn).CloseWrite()
+	_, p, err := wire.ReadFrame(c, wire.TypeResult)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := wire.DecodeResult(p); err != nil || r.Verdict != report.Clean || r.BytesVerified != 100 {
+		t.Fatalf("stream result %+v %v", r, err)
+	}
+	c.Close()
+	r := stop()[0]
+	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "stream 1 never connected") || r.BytesVerified != 100 {
+		t.Fatalf("verdict %s error %q", r.Verdict, r.Error)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true, HandshakeTimeout: 300 * time.Millisecond})
+	hello := func(h wire.Hello) error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		b, _ := wire.EncodeHello(h)
+		c.Write(b)
+		_, p, err := wire.ReadFrame(c, wire.TypeReply)
+		if err != nil {
+			return err
+		}
+		_, err = wire.DecodeReply(p)
+		return err
+	}
+	// A slow handshake is dropped, and told why.
+	c, _ := net.Dial("tcp", addr)
+	_, p, err := wire.ReadFrame(c, wire.TypeReply)
+	c.Close()
+	if err == nil {
+		_, err = wire.DecodeReply(p)
+	}
+	var ref *wire.RefusedError
+	if !errors.As(err, &ref) || !strings.Contains(ref.Reason, "no hello from the peer within 300ms") {
+		t.Fatalf("slow handshake: %v", err)
+	}
+	bad := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "sine", Bytes: 1}
+	if err := hello(bad); !errors.As(err, &ref) || !strings.Contains(ref.Reason, "sine") {
+		t.Fatalf("bad pattern: %v", err)
+	}
+	// The run under way is served while a second run is refused (--once).
+	c, _ = net.Dial("tcp", addr)
+	h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
+	b, _ := wire.EncodeHello(h)
+	c.Write(b)
+	wire.ReadFrame(c, wire.TypeReply)
+	h2 := h
+	h2.RunID = "fedcba9876543210"
+	if err := hello(h2); !errors.As(err, &ref) || !strings.Contains(ref.Reason, "busy") {
+		t.Fatalf("second run: %v", err)
+	}
+	if err := hello(h); !errors.As(err, &ref) || !strings.Contains(ref.Reason, "already connected") {
+		t.Fatalf("same stream twice: %v", err)
+	}
+	c.Write(make([]byte, 10))
+	c.(*net.TCPConn).CloseWrite()
+	wire.ReadFrame(c, wire.TypeResult)
+	c.Close()
+	if r := stop(); len(r) != 1 || r[0].Verdict != report.Clean {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestInterrupt(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c := client(t, ClientOptions{Addr: addr, Streams: 2, Bidir: true, Duration: time.Hour})
+	time.AfterFunc(200*time.Millisecond, func() { cancel(errors.New("signal: interrupt")) })
+	got := c.Run(ctx)
+	rep := stop()[0]
+	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "interrupted: signal: interrupt") || got.BytesVerified == 0 {
+		t.Fatalf("sender: %s %q %d", got.Verdict, got.Error, got.BytesVerified)
+	}
+	if rep.Verdict != report.Incomplete || !strings.Contains(rep.Error, "the sender was interrupted: signal: interrupt") {
+		t.Fatalf("receiver: %s %q", rep.Verdict, rep.Error)
+	}
+}
+
+func TestServerShutdownReportsRuns(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{})
+	c := client(t, ClientOptions{Addr: addr, Duration: time.Hour})
+	done := make(chan report.Report)
+	go func() { done <- c.Run(context.Background()) }()
+	for c.Progress().Sent == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	reps := stop()
+	got := <-done
+	if len(reps) != 1 || reps[0].Verdict != report.Incomplete || reps[0].BytesVerified == 0 {
+		t.Fatalf("receiver reports %+v", reps)
+	}
+	if got.Verdict != report.Incomplete {
+		t.Fatalf("sender: %s %q", got.Verdict, got.Error)
+	}
+}
+
+func TestRaw(t *testing.T) {
+	p, _ := pattern.Parse("counter", 0)
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: p}})
+	c := client(t, ClientOptions{Addr: addr, Pattern: p, Raw: true, Bytes: 5 << 20})
+	n, err := c.RunRaw(context.Background())
+	if err != nil || n != 5<<20 {
+		t.Fatalf("sent %d: %v", n, err)
+	}
+	r := stop()[0]
+	if r.Verdict != report.Clean || r.BytesVerified != 5<<20 {
+		t.Fatalf("%s %d %q", r.Verdict, r.BytesVerified, r.Error)
+	}
+}
+
+func TestRawMismatchedModes(t *testing.T) {
+	// A protocol sender at a raw receiver is told so, not verified as
+	// corrupt data.
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background())
+	r := stop()[0]
+	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "this receiver runs --raw") {
+		t.Fatalf("sender: %s %q", got.Verdict, got.Error)
+	}
+	if r.Verdict != report.Incomplete || r.CorruptBytes != 0 {
+		t.Fatalf("receiver: %s %q", r.Verdict, r.Error)
+	}
+	// A raw sender at a protocol receiver hears why it was cut off.
+	addr, _ = serve(t, ServerOptions{})
+	_, err := client(t, ClientOptions{Addr: addr, Raw: true, Bytes: 64 << 20}).RunRaw(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not speak the zerocheck protocol") {
+		t.Fatalf("raw sender: %v", err)
+	}
+}
+
+func TestRawShortStream(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	c, _ := net.Dial("tcp", addr)
+	c.Write([]byte{0, 1})
+	c.Close()
+	r := stop()[0]
+	if r.Verdict != report.Corrupt || r.BytesVerified != 2 || r.Error != "" {
+		t.Fatalf("%s %d %q", r.Verdict, r.BytesVerified, r.Error)
+	}
+}
+
+var zeros, _ = pattern.Parse("zeros", 0)

@@ -1,0 +1,193 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zerocheck/zerocheck/pattern"
+	"github.com/zerocheck/zerocheck/report"
+)
+
+// Direction says which end of a connection sends the pattern.
+type Direction string
+
+// The directions. Abort is a control connection that carries no stream:
+// it tells the listener that the dialer's run was interrupted.
+const (
+	Forward Direction = "forward" // the dialing end sends, the listener verifies
+	Reverse Direction = "reverse" // the listener sends, the dialing end verifies
+	Abort   Direction = "abort"
+)
+
+// Bounds on a Hello's fields.
+const (
+	MaxStreams  = 128
+	MaxDuration = 7 * 24 * time.Hour
+	runIDLen    = 16 // hex digits
+)
+
+// Hello opens a connection: the dialing end's plan for this stream.
+type Hello struct {
+	// RunID ties the parallel streams of one run together.
+	RunID     string    `json:"run_id"`
+	Stream    int       `json:"stream"`
+	Streams   int       `json:"streams"`
+	Direction Direction `json:"direction"`
+	Pattern   string    `json:"pattern"`
+	Seed      uint64    `json:"seed"`
+	// Bytes is this stream's planned size; 0 means the sender stops when
+	// Duration is up.
+	Bytes    int64         `json:"bytes"`
+	Duration time.Duration `json:"duration_ns"`
+	// Rate caps a reverse stream's sender, in bits per second; 0: none.
+	Rate int64 `json:"rate_bps"`
+	// Reason says why a run was aborted (Direction Abort).
+	Reason  string `json:"reason,omitempty"`
+	Version string `json:"zerocheck_version,omitempty"`
+	// Facts are the dialing host's facts (hostinfo.Facts as JSON).
+	Facts json.RawMessage `json:"facts,omitempty"`
+}
+
+// Validate checks every field a listener acts on.
+func (h *Hello) Validate() error {
+	if len(h.RunID) != runIDLen {
+		return fmt.Errorf("hello: run id %q is not %d hex digits", h.RunID, runIDLen)
+	}
+	if _, err := hex.DecodeString(h.RunID); err != nil {
+		return fmt.Errorf("hello: run id %q is not %d hex digits", h.RunID, runIDLen)
+	}
+	if h.Direction == Abort {
+		return nil
+	}
+	switch {
+	case h.Direction != Forward && h.Direction != Reverse:
+		return fmt.Errorf("hello: unknown direction %q", h.Direction)
+	case h.Streams < 1 || h.Streams > MaxStreams:
+		return fmt.Errorf("hello: %d streams, want 1 to %d", h.Streams, MaxStreams)
+	case h.Stream < 0 || h.Stream >= h.Streams:
+		return fmt.Errorf("hello: stream %d of %d", h.Stream, h.Streams)
+	case h.Seed > pattern.MaxSeed:
+		return fmt.Errorf("hello: seed %d out of range", h.Seed)
+	case h.Bytes < 0:
+		return fmt.Errorf("hello: negative size %d", h.Bytes)
+	case h.Duration < 0 || h.Duration > MaxDuration:
+		return fmt.Errorf("hello: duration %v out of range (0 to %v)", h.Duration, MaxDuration)
+	case h.Bytes == 0 && h.Duration == 0:
+		return errors.New("hello: neither a size nor a duration")
+	case h.Rate < 0:
+		return fmt.Errorf("hello: negative rate %d", h.Rate)
+	}
+	if _, err := pattern.Parse(h.Pattern, h.Seed); err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	return validFacts(h.Facts)
+}
+
+// validFacts accepts no facts or a JSON object.
+func validFacts(f json.RawMessage) error {
+	if len(f) == 0 || bytes.Equal(f, []byte("null")) {
+		return nil
+	}
+	if f[0] != '{' {
+		return errors.New("facts are not a JSON object")
+	}
+	return nil
+}
+
+// Reply answers a Hello.
+type Reply struct {
+	// Error, when set, refuses the connection and says why.
+	Error   string          `json:"error,omitempty"`
+	Version string          `json:"zerocheck_version,omitempty"`
+	Facts   json.RawMessage `json:"facts,omitempty"`
+}
+
+// RefusedError is a listener's refusal of a Hello.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "receiver refused the run: " + e.Reason }
+
+// EncodeHello returns h as a frame.
+func EncodeHello(h Hello) ([]byte, error) { return encode(TypeHello, h) }
+
+// EncodeReply returns r as a frame.
+func EncodeReply(r Reply) ([]byte, error) { return encode(TypeReply, r) }
+
+func encode(t Type, v any) ([]byte, error) {
+	p, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return AppendFrame(nil, t, p)
+}
+
+// DecodeHello parses and validates a Hello payload.
+func DecodeHello(payload []byte) (Hello, error) {
+	var h Hello
+	if err := strict(payload, &h); err != nil {
+		return Hello{}, fmt.Errorf("hello: %w", err)
+	}
+	return h, h.Validate()
+}
+
+// DecodeReply parses a Reply payload; a refusal is a *RefusedError.
+func DecodeReply(payload []byte) (Reply, error) {
+	var r Reply
+	if err := strict(payload, &r); err != nil {
+		return Reply{}, fmt.Errorf("reply: %w", err)
+	}
+	if r.Error != "" {
+		return r, &RefusedError{Reason: r.Error}
+	}
+	return r, validFacts(r.Facts)
+}
+
+// strict decodes one JSON value with nothing after it. Unknown fields are
+// allowed: a newer peer of the same version may add some.
+func strict(payload []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(payload))
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("trailing data after the message")
+	}
+	return nil
+}
+
+// EncodeResult returns a stream's report as a frame. A report too large
+// for one frame (many regions with long captures) loses its captured
+// bytes first and its detailed regions after that; the counts stay exact.
+func EncodeResult(r report.Report) ([]byte, error) {
+	b, err := encode(TypeResult, r)
+	if !errors.Is(err, ErrTooLarge) {
+		return b, err
+	}
+	regions := make([]report.Region, len(r.Regions))
+	for i, g := range r.Regions {
+		g.Expected, g.Actual, g.Truncated = nil, nil, true
+		regions[i] = g
+	}
+	r.Regions = regions
+	if b, err = encode(TypeResult, r); !errors.Is(err, ErrTooLarge) {
+		return b, err
+	}
+	r.Regions, r.RepeatedBlocks = nil, nil
+	return encode(TypeResult, r)
+}
+
+// DecodeResult parses and checks a stream's report.
+func DecodeResult(payload []byte) (report.Report, error) {
+	var r report.Report
+	if err := strict(payload, &r); err != nil {
+		return report.Report{}, fmt.Errorf("result: %w", err)
+	}
+	if err := r.Check(); err != nil {
+		return report.Report{}, fmt.Errorf("result: %w", err)
+	}
+	return r, nil
+}
