@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/zerocheck/zerocheck/pattern"
 )
@@ -62,5 +64,64 @@ func BenchmarkWrite(b *testing.B) {
 				Write(context.Background(), io.Discard, p, 0, BufferSize*16)
 			}
 		})
+	}
+}
+
+// pair returns both ends of a TCP connection on 127.0.0.1.
+func pair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
+// TestStreamStall: a peer that stops reading fails the stream with a
+// StallError once the socket buffers are full, instead of hanging.
+func TestStreamStall(t *testing.T) {
+	c, _ := pair(t)
+	p, _ := pattern.Parse("zeros", 0)
+	s := &Stream{Pattern: p, Bytes: -1, Stall: 200 * time.Millisecond}
+	n, err := s.Run(context.Background(), c)
+	var se *StallError
+	if !errors.As(err, &se) || se.Offset != n || n == 0 || s.Sent() != n {
+		t.Fatalf("sent %d, err %v", n, err)
+	}
+}
+
+// TestStreamDeadline: a timed stream ends without error at its planned
+// end, even with the peer not reading (the write is cut short).
+func TestStreamDeadline(t *testing.T) {
+	c, _ := pair(t)
+	p, _ := pattern.Parse("counter", 0)
+	s := &Stream{Pattern: p, Bytes: -1, Deadline: time.Now().Add(200 * time.Millisecond), Stall: time.Hour}
+	if n, err := s.Run(context.Background(), c); err != nil || n == 0 {
+		t.Fatalf("sent %d, err %v", n, err)
+	}
+}
+
+// TestStreamCancelCutsBlockedWrite: cancelling while a write blocks ends
+// the stream with the context's error (as an interrupted send does).
+func TestStreamCancelCutsBlockedWrite(t *testing.T) {
+	c, _ := pair(t)
+	p, _ := pattern.Parse("zeros", 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Now()) })
+	defer stop()
+	time.AfterFunc(200*time.Millisecond, cancel)
+	s := &Stream{Pattern: p, Bytes: -1, Stall: time.Hour}
+	if _, err := s.Run(ctx, c); err != context.Canceled {
+		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }

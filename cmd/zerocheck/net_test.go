@@ -215,6 +215,9 @@ func TestRawNetcat(t *testing.T) {
 	if err != nil {
 		t.Skip("nc not installed (apt-get install netcat-openbsd)")
 	}
+	if help, _ := exec.Command(nc, "-h").CombinedOutput(); !bytes.Contains(help, []byte("OpenBSD")) {
+		t.Skip("nc is not OpenBSD netcat: the test needs nc -N (apt-get install netcat-openbsd)")
+	}
 	// nc -> recv --raw, one flipped bit at a known offset.
 	data := make([]byte, 8<<20)
 	data[5_000_000] = 0x04
@@ -275,4 +278,91 @@ func (d *decoder) next(t *testing.T) map[string]any {
 	_, after, _ := strings.Cut(string(rest), "\n}\n")
 	d.r = strings.NewReader(after)
 	return m
+}
+
+// wantRegion is a region as both ends must report it, per stream.
+type wantRegion struct {
+	offset, length, corrupt, bits int64
+	kind                          string
+	granule, phase, blocks        int64
+	maxRepeat                     int64
+	source                        int64 // -1: none
+}
+
+// TestCorruptionThroughRelay drives real corruption of every kind through
+// the relay, in both directions (--bidir) and parallel streams: both ends
+// exit 1 and report every region of every stream to the byte.
+func TestCorruptionThroughRelay(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, inject string
+		want            []wantRegion
+	}{
+		{"zeros", "bitflip@1000:3,random@20000:5,block@40002:5", []wantRegion{
+			{1000, 1, 1, 1, "bitflip", 0, 0, 0, 0, -1},
+			{20000, 5, 5, -1, "burst", 0, 0, 0, 0, -1},
+			{40002, 80, 80, -1, "block", 16, 2, 5, 5, -1},
+		}},
+		// Counter bytes that are 0 anyway stay intact under zeroing, and a
+		// copy from 4096 back differs only in each word's second byte.
+		{"counter", "zero@60000:16,displace@90000:64:4096", []wantRegion{
+			{60000, 10, 4, -1, "zeroed", 0, 0, 0, 0, -1},
+			{90001, 57, 8, -1, "displaced", 0, 0, 0, 0, 90001 - 4096},
+		}},
+	} {
+		r := recvOnce(t)
+		rl := start(t, true, "relay", "--listen", "127.0.0.1:0", "--to", r.addr, "--inject", tc.inject)
+		code, s, stderr := send(t, rl.addr, "--pattern", tc.pattern, "--bidir", "--streams", "2", "--bytes", "4MiB")
+		rcode := r.wait(t)
+		m := decodeJSON(t, r.out.String())
+		if code != 1 || rcode != 1 {
+			t.Fatalf("%s: send exit %d, recv exit %d\n%s\n%s\n%s", tc.pattern, code, rcode, stderr, r.stderr(), rl.errbuf.String())
+		}
+		for _, rep := range []map[string]any{s, m} {
+			if rep["verdict"] != "corrupt" || num(t, rep["bytes_verified"]) != 4<<20 || rep["error"] != nil {
+				t.Fatalf("%s %s: %v %v %v", tc.pattern, rep["role"], rep["verdict"], rep["bytes_verified"], rep["error"])
+			}
+			byStream := map[int64][]map[string]any{}
+			for _, g := range rep["regions"].([]any) {
+				g := g.(map[string]any)
+				byStream[num(t, g["stream"])] = append(byStream[num(t, g["stream"])], g)
+			}
+			dirs := map[string]int{}
+			for _, st := range rep["streams"].([]any) {
+				st := st.(map[string]any)
+				dirs[st["direction"].(string)]++
+				if st["verdict"] != "corrupt" || num(t, st["bytes_verified"]) != 1<<20 {
+					t.Fatalf("%s %s: stream %v", tc.pattern, rep["role"], st)
+				}
+			}
+			if dirs["forward"] != 2 || dirs["reverse"] != 2 || len(byStream) != 4 {
+				t.Fatalf("%s %s: directions %v, %d streams with regions", tc.pattern, rep["role"], dirs, len(byStream))
+			}
+			for stream, gs := range byStream {
+				if len(gs) != len(tc.want) {
+					t.Fatalf("%s %s stream %d: %d regions, want %d", tc.pattern, rep["role"], stream, len(gs), len(tc.want))
+				}
+				for i, w := range tc.want {
+					g := gs[i]
+					ok := num(t, g["offset"]) == w.offset && num(t, g["length"]) == w.length &&
+						num(t, g["corrupt_bytes"]) == w.corrupt && g["kind"] == w.kind &&
+						(w.bits < 0 || num(t, g["flipped_bits"]) == w.bits) &&
+						num(t, g["granule"]) == w.granule && num(t, g["phase"]) == w.phase &&
+						num(t, g["blocks"]) == w.blocks && (w.maxRepeat == 0 || num(t, g["max_repeat"]) == w.maxRepeat)
+					if src, has := g["source_offset"]; ok && w.source >= 0 {
+						ok = has && num(t, src) == w.source
+					}
+					if !ok {
+						t.Fatalf("%s %s stream %d region %d: %v, want %+v", tc.pattern, rep["role"], stream, i, g, w)
+					}
+				}
+			}
+		}
+		rl.cmd.Process.Signal(syscall.SIGTERM)
+		if code := rl.wait(t); code != 0 {
+			t.Fatalf("relay exit %d", code)
+		}
+		if n := strings.Count(rl.stderr(), "inject"); n < 4*len(tc.want) {
+			t.Fatalf("relay logged %d injections:\n%s", n, rl.stderr())
+		}
+	}
 }

@@ -39,7 +39,7 @@ Exit codes: 0 clean, 1 corruption found, 2 usage error, 3 run incomplete.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newGen(), newVerify(), newSend(), newRecv(), newLoopback(), newHostinfo())
+	root.AddCommand(newGen(), newVerify(), newSend(), newRecv(), newLoopback(), newRelay(), newHostinfo())
 	return root
 }
 

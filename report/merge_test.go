@@ -1,0 +1,122 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func part(stream int, dir string, bytes, corrupt int64, regions []Region, err string) Report {
+	r := Report{Schema: Schema, Pattern: "zeros", BytesVerified: bytes, CorruptBytes: corrupt,
+		RegionCount: int64(len(regions)), Regions: regions, Error: err,
+		Start: time.Unix(100, 0), Seconds: float64(stream + 1),
+		Streams: []Stream{{Stream: stream, Direction: dir}}}
+	for i := range r.Regions {
+		r.Regions[i].Index = i + 1
+		r.Regions[i].Stream = stream
+	}
+	r.SetVerdict()
+	return r
+}
+
+func TestMerge(t *testing.T) {
+	blk := Hex(strings.Repeat("\xab", 16))
+	a := part(1, Reverse, 1000, 20, []Region{{Offset: 10, Length: 16, CorruptBytes: 16}, {Offset: 500, Length: 4, CorruptBytes: 4}}, "")
+	a.RepeatedBlocks = []RepeatedBlock{{Block: blk, Count: 3, Regions: []int{1, 2}}}
+	b := part(0, Forward, 2000, 0, nil, "")
+	c := part(2, Forward, 300, 1, []Region{{Offset: 7, Length: 1, CorruptBytes: 1}}, "short stream: got 300 of 400 bytes")
+	c.RepeatedBlocks = []RepeatedBlock{{Block: blk, Count: 2, Regions: []int{1}}}
+	m := Merge([]Report{a, b, c})
+
+	if m.Verdict != Corrupt || m.BytesVerified != 3300 || m.CorruptBytes != 21 || m.RegionCount != 3 {
+		t.Fatalf("verdict %s bytes %d corrupt %d regions %d", m.Verdict, m.BytesVerified, m.CorruptBytes, m.RegionCount)
+	}
+	if m.Seconds != 3 || !m.Start.Equal(time.Unix(100, 0)) {
+		t.Fatalf("seconds %v start %v", m.Seconds, m.Start)
+	}
+	// Streams in number order, regions renumbered in that order.
+	wantStreams := []struct {
+		n   int
+		dir string
+		v   Verdict
+	}{{0, Forward, Clean}, {1, Reverse, Corrupt}, {2, Forward, Corrupt}}
+	for i, w := range wantStreams {
+		s := m.Streams[i]
+		if s.Stream != w.n || s.Direction != w.dir || s.Verdict != w.v {
+			t.Fatalf("stream %d: %+v", i, s)
+		}
+	}
+	for i, w := range []struct {
+		stream int
+		off    int64
+	}{{1, 10}, {1, 500}, {2, 7}} {
+		g := m.Regions[i]
+		if g.Index != i+1 || g.Stream != w.stream || g.Offset != w.off {
+			t.Fatalf("region %d: %+v", i, g)
+		}
+	}
+	if len(m.RepeatedBlocks) != 1 || m.RepeatedBlocks[0].Count != 5 || len(m.RepeatedBlocks[0].Regions) != 3 || m.RepeatedBlocks[0].Regions[2] != 3 {
+		t.Fatalf("repeated blocks %+v", m.RepeatedBlocks)
+	}
+	if m.Error != "stream 2: short stream: got 300 of 400 bytes" {
+		t.Fatalf("error %q", m.Error)
+	}
+	if err := m.Check(); err != nil {
+		t.Fatalf("merged report fails its own check: %v", err)
+	}
+}
+
+func TestMergeVerdicts(t *testing.T) {
+	clean := part(0, Forward, 10, 0, nil, "")
+	failed := part(1, Forward, 0, 0, nil, "connect: refused")
+	if m := Merge([]Report{clean, failed}); m.Verdict != Incomplete {
+		t.Fatalf("a failed stream: %s", m.Verdict)
+	}
+	ctl := part(1, Forward, 10, 0, nil, "")
+	ctl.ControlCorruption = "control channel corrupt: result frame"
+	if m := Merge([]Report{clean, ctl}); m.Verdict != Corrupt || !strings.Contains(m.ControlCorruption, "stream 1: control channel corrupt") {
+		t.Fatalf("control corruption: %s %q", m.Verdict, m.ControlCorruption)
+	}
+	var many []Report
+	for i := range 6 {
+		many = append(many, part(i, Forward, 0, 0, nil, "boom"))
+	}
+	if m := Merge(many); m.Error != "stream 0: boom; stream 1: boom; stream 2: boom; and 3 more" {
+		t.Fatalf("errors %q", m.Error)
+	}
+	if m := Merge(nil); m.Verdict != Incomplete {
+		t.Fatalf("no streams: %s", m.Verdict)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	good := part(0, Forward, 1000, 16, []Region{{Offset: 10, Length: 16, CorruptBytes: 16, Expected: make(Hex, 48), Actual: make(Hex, 48)}}, "")
+	if err := good.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Report)
+		want string
+	}{
+		{"schema", func(r *Report) { r.Schema = "x" }, "schema"},
+		{"verdict", func(r *Report) { r.Verdict = "great" }, "unknown verdict"},
+		{"negative", func(r *Report) { r.BytesVerified = -1 }, "negative"},
+		{"corrupt>bytes", func(r *Report) { r.CorruptBytes = 2000 }, "corrupt bytes of"},
+		{"regions>count", func(r *Report) { r.RegionCount = 0 }, "regions detailed"},
+		{"verdict lies", func(r *Report) { r.Verdict = Clean }, "does not follow"},
+		{"index", func(r *Report) { r.Regions[0].Index = 2 }, "numbered"},
+		{"region counts", func(r *Report) { r.Regions[0].CorruptBytes = 17 }, "impossible"},
+		{"capture", func(r *Report) { r.Regions[0].Actual = make(Hex, 3) }, "captured data"},
+		{"phase", func(r *Report) { r.Regions[0].Phase = 16 }, "bad grid"},
+		{"long error", func(r *Report) { r.Error = strings.Repeat("x", 5000) }, "overlong"},
+		{"block", func(r *Report) { r.RepeatedBlocks = []RepeatedBlock{{Block: Hex("short")}} }, "repeated block"},
+	} {
+		r := good
+		r.Regions = append([]Region{}, good.Regions...)
+		tc.mod(&r)
+		if err := r.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
