@@ -153,7 +153,9 @@ func strict(payload []byte, v any) error {
 	if err := d.Decode(v); err != nil {
 		return err
 	}
-	if d.More() {
+	// More alone misses a stray '}' or ']': it reports the end of an
+	// enclosing value there. Only white space may follow.
+	if d.More() || int(d.InputOffset()) != len(bytes.TrimRight(payload, " \t\r\n")) {
 		return errors.New("trailing data after the message")
 	}
 	return nil

@@ -1,0 +1,310 @@
+package wire_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/wire"
+)
+
+// seedFrames returns real encoded frames of each type.
+func seedFrames(tb testing.TB) [][]byte {
+	tb.Helper()
+	hello, err := wire.EncodeHello(validForward())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	abort, err := wire.EncodeHello(wire.Hello{RunID: runID, Direction: wire.Abort, Reason: "interrupted"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	accept, err := wire.EncodeReply(wire.Reply{Version: "v1", Facts: json.RawMessage(`{"hostname":"beta"}`)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	refuse, err := wire.EncodeReply(wire.Reply{Error: "disk full"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	result, err := wire.EncodeResult(sampleReport())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	clean := report.Report{Schema: report.Schema, Verdict: report.Clean, Pattern: "zeros", BytesVerified: 1 << 20, Regions: []report.Region{}, RepeatedBlocks: []report.RepeatedBlock{}}
+	cleanResult, err := wire.EncodeResult(clean)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return [][]byte{hello, abort, accept, refuse, result, cleanResult, handFrame(wire.TypeHello, nil)}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	frames := seedFrames(f)
+	for _, fr := range frames {
+		f.Add(fr)
+		f.Add(append(bytes.Clone(fr), frames[0]...)) // followed by another frame
+		f.Add(fr[:len(fr)-1])                        // cut short
+		bad := bytes.Clone(fr)
+		bad[len(bad)/2] ^= 0x10 // corrupt
+		f.Add(bad)
+	}
+	f.Add(header(1, byte(wire.TypeResult), 0, 0, wire.MaxResult))
+	f.Add(header(1, byte(wire.TypeHello), 0, 0, 0x6edd0b51))
+	f.Add(header(2, byte(wire.TypeHello), 0, 0, 0))
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+	f.Add(make([]byte, 12))
+	f.Add([]byte("ZC"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, want := range allTypes {
+			typ, payload, err := wire.ReadFrame(bytes.NewReader(data), want)
+			if err != nil {
+				if typ != 0 || payload != nil {
+					t.Fatalf("want %v: error %v with type %v and %d bytes", want, err, typ, len(payload))
+				}
+				checkReadError(t, data, want, err)
+				continue
+			}
+			if typ != want && typ != wire.TypeReply {
+				t.Fatalf("want %v: accepted a %v frame", want, typ)
+			}
+			if len(payload) > wire.Max(typ) {
+				t.Fatalf("%v payload of %d bytes over the bound %d", typ, len(payload), wire.Max(typ))
+			}
+			frame, err := wire.AppendFrame(nil, typ, payload)
+			if err != nil {
+				t.Fatalf("re-encoding an accepted %v frame: %v", typ, err)
+			}
+			if len(frame) > len(data) || !bytes.Equal(frame, data[:len(frame)]) {
+				t.Fatalf("re-encoded frame\n% x\nis not a prefix of the input\n% x", frame, data)
+			}
+		}
+	})
+}
+
+// checkReadError checks that a ReadFrame error is one of the kinds the
+// package documents, and matches the input.
+func checkReadError(t *testing.T, data []byte, want wire.Type, err error) {
+	t.Helper()
+	var nz *wire.NotZerocheckError
+	var ve *wire.VersionError
+	var ue *wire.UnexpectedError
+	var ce *wire.ChecksumError
+	switch {
+	case len(data) == 0:
+		if err != io.EOF {
+			t.Fatalf("empty input: %v, want io.EOF", err)
+		}
+	case errors.As(err, &nz):
+		n := min(len(data), wire.HeaderSize)
+		if !bytes.Equal(nz.Got, data[:n]) {
+			t.Fatalf("NotZerocheckError.Got % x, want % x", nz.Got, data[:n])
+		}
+		if bytes.HasPrefix(data, []byte(wire.Magic)) || bytes.HasPrefix([]byte(wire.Magic), data) {
+			t.Fatalf("input starting with the magic called foreign: %v", err)
+		}
+	case errors.As(err, &ve):
+		if len(data) < 5 || ve.Peer != int(data[4]) || ve.Peer == wire.Version {
+			t.Fatalf("VersionError %d for % x", ve.Peer, data[:min(len(data), 12)])
+		}
+	case errors.As(err, &ue):
+		if ue.Want != want || ue.Got == want || ue.Got == wire.TypeReply || wire.Max(ue.Got) == 0 || len(data) < 12 || ue.Got != wire.Type(data[5]) {
+			t.Fatalf("UnexpectedError %+v wanting %v", *ue, want)
+		}
+	case errors.As(err, &ce):
+		n := ce.Length
+		if len(data) < 12+n+4 || n != int(binary.BigEndian.Uint32(data[8:12])) || ce.Want == ce.Got ||
+			ce.Got != binary.BigEndian.Uint32(data[12+n:]) || ce.Type != wire.Type(data[5]) {
+			t.Fatalf("ChecksumError %+v for a frame of %d bytes", *ce, len(data))
+		}
+	case errors.Is(err, wire.ErrTooLarge):
+		if len(data) < 12 || int(binary.BigEndian.Uint32(data[8:12])) <= wire.Max(wire.Type(data[5])) {
+			t.Fatalf("ErrTooLarge for a header % x", data[:min(len(data), 12)])
+		}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		if len(data) >= 12 && len(data) >= 12+int(binary.BigEndian.Uint32(data[8:12]))+4 {
+			t.Fatalf("cut short with all %d bytes present: %v", len(data), err)
+		}
+	default:
+		// Unknown type or reserved bytes: a header-level protocol error.
+		if len(data) < 12 {
+			t.Fatalf("unexpected error for %d bytes: %v", len(data), err)
+		}
+		if _, perr := wire.ParseHeader(data); perr == nil || perr.Error() != err.Error() {
+			t.Fatalf("error %v, ParseHeader says %v", err, perr)
+		}
+	}
+}
+
+func FuzzDecodeHello(f *testing.F) {
+	for _, h := range []wire.Hello{
+		validForward(),
+		{RunID: runID, Stream: 3, Streams: 4, Direction: wire.Reverse, Pattern: "hex:deadbeef", Seed: 7, Duration: time.Minute, Rate: 1e9, Facts: json.RawMessage(`null`)},
+		{RunID: runID, Direction: wire.Abort, Reason: "interrupted"},
+	} {
+		b, err := wire.EncodeHello(h)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(payloadOf(f, b, wire.TypeHello))
+	}
+	f.Add([]byte(`{"run_id":"0123456789abcdef","direction":"forward","streams":1,"pattern":"zeros","bytes":1,"facts":{"a" : [1, "<&>"]}, "new":1}`))
+	f.Add([]byte(`{"run_id":"0123456789abcdef","direction":"abort","facts":[1]}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		h, err := wire.DecodeHello(payload)
+		if err != nil {
+			return
+		}
+		if err := h.Validate(); err != nil {
+			t.Fatalf("accepted hello fails Validate: %v", err)
+		}
+		b, err := wire.EncodeHello(h)
+		if err != nil {
+			if errors.Is(err, wire.ErrTooLarge) && len(payload) > wire.MaxHello/8 {
+				t.Skip("re-encoding (HTML escapes) outgrew the bound")
+			}
+			t.Fatalf("EncodeHello of an accepted hello: %v", err)
+		}
+		p := payloadOf(t, b, wire.TypeHello)
+		h2, err := wire.DecodeHello(p)
+		if err != nil {
+			t.Fatalf("re-encoded hello %s refused: %v", p, err)
+		}
+		// Facts travel as raw JSON: compare their meaning, the rest
+		// exactly.
+		f1, f2 := h.Facts, h2.Facts
+		h.Facts, h2.Facts = nil, nil
+		if !reflect.DeepEqual(h, h2) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", h2, h)
+		}
+		sameJSON(t, f1, f2)
+		// One more round is byte-stable.
+		h2.Facts = f2
+		if b2, err := wire.EncodeHello(h2); err != nil || !bytes.Equal(b2, b) {
+			t.Fatalf("second encoding differs: %v\n%s\n%s", err, payloadOf(t, b2, wire.TypeHello), p)
+		}
+	})
+}
+
+// sameJSON checks that two raw JSON values mean the same.
+func sameJSON(t *testing.T, a, b json.RawMessage) {
+	t.Helper()
+	if len(a) == 0 || len(b) == 0 {
+		if len(a) != len(b) {
+			t.Fatalf("raw JSON %q became %q", a, b)
+		}
+		return
+	}
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		t.Fatalf("raw JSON %q: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		t.Fatalf("raw JSON %q: %v", b, err)
+	}
+	if !reflect.DeepEqual(va, vb) {
+		t.Fatalf("raw JSON %s became %s", a, b)
+	}
+}
+
+func FuzzDecodeReply(f *testing.F) {
+	for _, r := range []wire.Reply{
+		{Version: "v1", Facts: json.RawMessage(`{"hostname":"beta"}`)},
+		{Error: "disk full", Version: "v1"},
+		{},
+	} {
+		b, err := wire.EncodeReply(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(payloadOf(f, b, wire.TypeReply))
+	}
+	f.Add([]byte(`{"facts":[1]}`))
+	f.Add([]byte(`{"error":"x","facts":"y","z":{}}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		r, err := wire.DecodeReply(payload)
+		var re *wire.RefusedError
+		switch {
+		case errors.As(err, &re):
+			if re.Reason == "" || re.Reason != r.Error {
+				t.Fatalf("refusal reason %q, reply error %q", re.Reason, r.Error)
+			}
+		case err != nil:
+			if _, ok := err.(*wire.RefusedError); ok {
+				t.Fatalf("unwrapped refusal %v not matched", err)
+			}
+			return
+		case r.Error != "":
+			t.Fatalf("reply with error %q accepted", r.Error)
+		}
+		b, err := wire.EncodeReply(r)
+		if err != nil {
+			if errors.Is(err, wire.ErrTooLarge) && len(payload) > wire.MaxReply/8 {
+				t.Skip("re-encoding (HTML escapes) outgrew the bound")
+			}
+			t.Fatalf("EncodeReply of a decoded reply: %v", err)
+		}
+		p := payloadOf(t, b, wire.TypeReply)
+		r2, err2 := wire.DecodeReply(p)
+		var re2 *wire.RefusedError
+		switch {
+		case re != nil:
+			if !errors.As(err2, &re2) || re2.Reason != re.Reason {
+				t.Fatalf("refusal %v re-decoded as %v", err, err2)
+			}
+		case err2 != nil:
+			t.Fatalf("accepted reply re-decoded as %v\n%s", err2, p)
+		}
+		f1, f2 := r.Facts, r2.Facts
+		r.Facts, r2.Facts = nil, nil
+		if !reflect.DeepEqual(r, r2) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", r2, r)
+		}
+		sameJSON(t, f1, f2)
+	})
+}
+
+func FuzzDecodeResult(f *testing.F) {
+	for _, fr := range seedFrames(f) {
+		if fr[5] == byte(wire.TypeResult) {
+			f.Add(payloadOf(f, fr, wire.TypeResult))
+		}
+	}
+	rep, _ := json.Marshal(sampleReport())
+	f.Add(rep)
+	f.Add([]byte(`{"schema":"zerocheck.report/v1","verdict":"incomplete","error":"x","start":"2026-01-01T00:00:00+14:00","regions":null}`))
+	f.Add([]byte(`{"schema":"zerocheck.report/v1","verdict":"corrupt","control_corruption":"crc","bytes_verified":1}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		r, err := wire.DecodeResult(payload)
+		if err != nil {
+			if !reflect.DeepEqual(r, report.Report{}) {
+				t.Fatalf("error %v with a report", err)
+			}
+			return
+		}
+		if err := r.Check(); err != nil {
+			t.Fatalf("accepted report fails Check: %v", err)
+		}
+		b, err := wire.EncodeResult(r)
+		if err != nil {
+			t.Fatalf("EncodeResult of an accepted report: %v", err)
+		}
+		p := payloadOf(t, b, wire.TypeResult)
+		r2, err := wire.DecodeResult(p)
+		if err != nil {
+			t.Fatalf("re-encoded report refused: %v\n%s", err, p)
+		}
+		// Re-encoding is stable from the first round on.
+		b2, err := wire.EncodeResult(r2)
+		if err != nil || !bytes.Equal(b, b2) {
+			t.Fatalf("second encoding differs: %v\n%s\n%s", err, p, payloadOf(t, b2, wire.TypeResult))
+		}
+	})
+}
