@@ -72,6 +72,14 @@ func NewClient(opt ClientOptions) (*Client, error) {
 	if opt.Bytes > 0 && opt.Bytes < int64(opt.total()) {
 		return nil, fmt.Errorf("%d bytes cannot be split over %d streams", opt.Bytes, opt.total())
 	}
+	if opt.Bind != "" {
+		if _, _, err := net.SplitHostPort(opt.Bind); err != nil {
+			opt.Bind = net.JoinHostPort(opt.Bind, "0") // an address alone: any port
+		}
+		if _, err := net.ResolveTCPAddr("tcp", opt.Bind); err != nil {
+			return nil, fmt.Errorf("--bind: %w", err)
+		}
+	}
 	v := opt.Verify
 	v.Pattern = opt.Pattern
 	if err := v.Validate(); err != nil {

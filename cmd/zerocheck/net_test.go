@@ -366,3 +366,51 @@ func TestCorruptionThroughRelay(t *testing.T) {
 		}
 	}
 }
+
+// TestSendOptions: --bind picks the source address (the receiver sees
+// it), IPv6 works, and a rate-capped bidirectional run completes clean.
+func TestSendOptions(t *testing.T) {
+	r := recvOnce(t)
+	code, s, stderr := send(t, r.addr, "--bind", "127.0.0.2", "--bytes", "1MiB")
+	if code != 0 || r.wait(t) != 0 || !strings.HasPrefix(s["local_addr"].(string), "127.0.0.2:") {
+		t.Fatalf("--bind: exit %d, local %v: %s", code, s["local_addr"], stderr)
+	}
+	if m := decodeJSON(t, r.out.String()); !strings.HasPrefix(m["peer_addr"].(string), "127.0.0.2:") {
+		t.Fatalf("receiver saw %v", m["peer_addr"])
+	}
+
+	r = recvOnce(t, "--listen", "[::1]:0")
+	if strings.HasPrefix(r.addr, "[::1]") {
+		if code, s, stderr := send(t, r.addr, "--bytes", "1MiB"); code != 0 || s["verdict"] != "clean" {
+			t.Fatalf("IPv6: exit %d: %s", code, stderr)
+		}
+	} else {
+		t.Logf("no IPv6 loopback: %s", r.stderr())
+	}
+
+	r = recvOnce(t)
+	if code, s, stderr := send(t, r.addr, "--rate", "200M", "--bidir", "--bytes", "2MiB"); code != 0 || num(t, s["bytes_verified"]) != 2<<20 {
+		t.Fatalf("--rate: exit %d: %s", code, stderr)
+	}
+	for _, bad := range [][]string{{"--rate", "fast"}, {"--streams", "0"}, {"--bytes", "0"}, {"--raw", "--bidir"}, {"--duration", "1s", "--bytes", "1M"}} {
+		if code, _, _ := inproc(t, nil, append([]string{"send", "127.0.0.1:1"}, bad...)...); code != 2 {
+			t.Fatalf("send %v: exit %d, want 2", bad, code)
+		}
+	}
+	if code, _, stderr := inproc(t, nil, "recv", "--pattern", "counter"); code != 2 || !strings.Contains(stderr, "--raw") {
+		t.Fatalf("recv --pattern without --raw: exit %d %s", code, stderr)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]int64{"500M": 500e6, "1G": 1e9, "2.5Gbit/s": 2.5e9, "100000": 100000, "10mbps": 10e6, "0": 0} {
+		if got, err := parseRate(in); err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "fast", "-1M", "1000", "1e30T"} {
+		if _, err := parseRate(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}

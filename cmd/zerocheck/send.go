@@ -55,6 +55,9 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 			if raw && f.json {
 				return errors.New("--raw sends no report to write as JSON: the receiver has the verdict")
 			}
+			if _, err := session.NewClient(o.client); err != nil {
+				return err
+			}
 			validated(cmd)
 			return runSend(cmd, o)
 		},
