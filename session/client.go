@@ -330,25 +330,10 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *s
 // verify verifies a reverse stream and answers with its report.
 func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *hostinfo.Run) report.Report {
 	vo := c.opt.Verify
-	vo.Pattern, vo.Seed, vo.Stream, vo.Offset = c.opt.Pattern, c.opt.Seed, h.Stream, 0
-	v, err := receiver.New(vo)
-	if err != nil {
-		return streamReport(h, report.Reverse, err)
-	}
-	remove := c.live.add(counter{v: v})
-	err = receiver.Consume(ctx, idleReader{conn, c.opt.IdleTimeout}, v, h.Bytes)
-	remove()
-	rep := v.Result(err)
-	tag(&rep, h.Stream, report.Reverse)
-	rep.BytesExpected = h.Bytes
-	rep.Version = c.opt.Version
-	rep.RunID = h.RunID
-	if host != nil {
-		rep.Hosts.Local = host.Finish()
-	}
-	if b, err := wire.EncodeResult(rep); err == nil {
-		writeFrame(conn, b, c.opt.IdleTimeout)
-	}
+	vo.Pattern, vo.Seed = c.opt.Pattern, c.opt.Seed
+	// A result that cannot be sent leaves the receiver's report of this
+	// stream incomplete; this end's report has it all.
+	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host)
 	rep.Hosts.Local = nil
 	return rep
 }

@@ -383,26 +383,8 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, h wire.Hello) r
 		return s.send(ctx, c, r, h, p)
 	}
 	vo := s.opt.Verify
-	vo.Pattern, vo.Seed, vo.Stream, vo.Offset = p, h.Seed, h.Stream, 0
-	v, err := receiver.New(vo)
-	if err != nil {
-		return streamReport(h, report.Forward, err)
-	}
-	remove := s.live.add(counter{v: v})
-	err = receiver.Consume(ctx, idleReader{c, s.opt.IdleTimeout}, v, h.Bytes)
-	remove()
-	rep := v.Result(err)
-	tag(&rep, h.Stream, report.Forward)
-	rep.BytesExpected = h.Bytes
-	rep.Version = s.opt.Version
-	rep.RunID = h.RunID
-	if r.host != nil {
-		rep.Hosts.Local = r.host.Finish()
-	}
-	b, err = wire.EncodeResult(rep)
-	if err == nil {
-		err = writeFrame(c, b, s.opt.IdleTimeout)
-	}
+	vo.Pattern, vo.Seed = p, h.Seed
+	rep, err := verifyStream(ctx, c, h, report.Forward, vo, &s.live, s.opt.IdleTimeout, s.opt.Version, r.host)
 	if err != nil {
 		s.opt.Log("run %s stream %d to %s: the sender will not see this stream's result: %v", h.RunID, h.Stream, c.RemoteAddr(), err)
 	}

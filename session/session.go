@@ -11,6 +11,7 @@
 package session
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -227,4 +228,32 @@ func (t *tracker) progress() Progress {
 		p.add(c.progress())
 	}
 	return p
+}
+
+// verifyStream verifies the stream arriving on conn and answers with its
+// report in a Result frame; it returns the report and the error of
+// sending it. Both ends use it: the receiver for forward streams, the
+// sender for reverse ones.
+func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run) (report.Report, error) {
+	vo.Stream, vo.Offset = h.Stream, 0
+	v, err := receiver.New(vo)
+	if err != nil {
+		return streamReport(h, dir, err), err
+	}
+	remove := live.add(counter{v: v})
+	err = receiver.Consume(ctx, idleReader{conn, idle}, v, h.Bytes)
+	remove()
+	rep := v.Result(err)
+	tag(&rep, h.Stream, dir)
+	rep.BytesExpected = h.Bytes
+	rep.Version = version
+	rep.RunID = h.RunID
+	if host != nil {
+		rep.Hosts.Local = host.Finish()
+	}
+	b, err := wire.EncodeResult(rep)
+	if err == nil {
+		err = writeFrame(conn, b, idle)
+	}
+	return rep, err
 }

@@ -2,9 +2,8 @@ package main
 
 import (
 	"fmt"
-	"math"
+	"github.com/zerocheck/zerocheck/internal/units"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/zerocheck/zerocheck/pattern"
@@ -27,47 +26,7 @@ func (s *sizeValue) Set(v string) error {
 	return nil
 }
 
-func parseSize(v string) (int64, error) {
-	t := strings.TrimSpace(v)
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	mult, ok := sizeUnits[strings.ToLower(unit)]
-	if !ok || num == "" {
-		return 0, fmt.Errorf("size %q: want a number with an optional unit (B, K/KiB, M/MiB, G/GiB, T/TiB, KB, MB, GB, TB)", v)
-	}
-	if !strings.Contains(num, ".") {
-		// Whole numbers stay exact: offsets beyond 2^53 are real.
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || n > math.MaxInt64/mult {
-			return 0, fmt.Errorf("size %q: bad or too large number", v)
-		}
-		return n * mult, nil
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("size %q: bad number", v)
-	}
-	b := f * float64(mult)
-	if b >= math.MaxInt64 {
-		return 0, fmt.Errorf("size %q: too large", v)
-	}
-	if b != math.Trunc(b) {
-		return 0, fmt.Errorf("size %q: not a whole number of bytes", v)
-	}
-	return int64(b), nil
-}
-
-var sizeUnits = map[string]int64{
-	"": 1, "b": 1,
-	"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
-	"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
-	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
-	"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
-	"p": 1 << 50, "pib": 1 << 50, "pb": 1e15,
-}
+func parseSize(v string) (int64, error) { return units.ParseSize(v) }
 
 // patternFlags are the flags that choose a pattern, shared by every
 // command that sends or verifies one.
