@@ -235,3 +235,25 @@ func ExampleParse() {
 	fmt.Printf("% x\n", b)
 	// Output: 00 10 00 00 00 00 00 00 08 10 00 00 00 00 00 00
 }
+
+// TestFillMatchesDefinition checks the unrolled fills byte by byte
+// against the patterns' definitions, from every alignment.
+func TestFillMatchesDefinition(t *testing.T) {
+	rnd := NewRandom(99)
+	defs := map[string]func(o uint64) byte{
+		"counter": func(o uint64) byte { return byte((o &^ 7) >> (8 * (o & 7))) },
+		"random":  func(o uint64) byte { return byte(fmix64(rnd.base+(o>>3)*golden) >> (8 * (o & 7))) },
+	}
+	pats := map[string]Pattern{"counter": Counter{}, "random": rnd}
+	for name, def := range defs {
+		for start := int64(1<<33 - 13); start < 1<<33+3; start++ {
+			b := make([]byte, 301)
+			pats[name].Fill(b, start)
+			for i, c := range b {
+				if want := def(uint64(start) + uint64(i)); c != want {
+					t.Fatalf("%s from %d: byte %d is %#x, want %#x", name, start, i, c, want)
+				}
+			}
+		}
+	}
+}

@@ -20,6 +20,13 @@ func (Counter) Fill(buf []byte, off int64) {
 		buf[0] = byte((o &^ 7) >> (8 * (o & 7)))
 		buf, o = buf[1:], o+1
 	}
+	for ; len(buf) >= 32; buf, o = buf[32:], o+32 {
+		b := buf[:32]
+		binary.LittleEndian.PutUint64(b, o)
+		binary.LittleEndian.PutUint64(b[8:], o+8)
+		binary.LittleEndian.PutUint64(b[16:], o+16)
+		binary.LittleEndian.PutUint64(b[24:], o+24)
+	}
 	for ; len(buf) >= 8; buf, o = buf[8:], o+8 {
 		binary.LittleEndian.PutUint64(buf, o)
 	}
@@ -136,6 +143,15 @@ func (r Random) Fill(buf []byte, off int64) {
 		buf, o = buf[1:], o+1
 	}
 	z := r.base + (o>>3)*golden
+	// Four independent words per step: the multiplies of one overlap
+	// those of the next.
+	for ; len(buf) >= 32; buf, z = buf[32:], z+golden4 {
+		b := buf[:32]
+		binary.LittleEndian.PutUint64(b, fmix64(z))
+		binary.LittleEndian.PutUint64(b[8:], fmix64(z+golden))
+		binary.LittleEndian.PutUint64(b[16:], fmix64(z+golden2))
+		binary.LittleEndian.PutUint64(b[24:], fmix64(z+golden3))
+	}
 	for ; len(buf) >= 8; buf, z = buf[8:], z+golden {
 		binary.LittleEndian.PutUint64(buf, fmix64(z))
 	}
