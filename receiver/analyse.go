@@ -1,8 +1,6 @@
 package receiver
 
 import (
-	"bytes"
-	"slices"
 
 	"github.com/zerocheck/zerocheck/pattern"
 	"github.com/zerocheck/zerocheck/report"
@@ -33,7 +31,9 @@ func (v *Verifier) analyse(r *region) report.Region {
 		out.Granule = 16
 		out.Phase = p
 		out.Blocks = r.grid.p[p].blocks
-		out.MaxRepeat = v.repeats(&out)
+		// Only whole, captured blocks are compared: a region longer than
+		// the capture limit is judged on what was kept.
+		out.MaxRepeat = max(report.MaxRepeatOf(out.CorruptBlocks()), 1)
 	}
 
 	// The captured part of the region itself, for displacement.
@@ -80,69 +80,6 @@ func bestPhase(gs *grids, start int64) (int, bool) {
 		}
 	}
 	return best, found
-}
-
-// repeats counts identical blocks (actual content) among the region's
-// corrupt blocks on its grid, records them for the cross-region table, and
-// returns the largest count. Only whole, captured blocks are compared: a
-// region longer than the capture limit, or cut by the stream's ends, is
-// judged on what was kept; a region with blocks repeats at least once.
-func (v *Verifier) repeats(out *report.Region) int {
-	first := out.Offset - ((out.Offset-int64(out.Phase))%16+16)%16
-	seen := make(map[[16]byte]int)
-	best := 0
-	if out.Blocks > 0 {
-		best = 1
-	}
-	for bs := first; bs < out.End(); bs += 16 {
-		i := bs - out.DataOffset
-		if i < 0 || i+16 > int64(len(out.Actual)) {
-			continue
-		}
-		if bytes.Equal(out.Actual[i:i+16], out.Expected[i:i+16]) {
-			continue // an intact block inside a wide --merge-gap
-		}
-		var k [16]byte
-		copy(k[:], out.Actual[i:i+16])
-		seen[k]++
-		best = max(best, seen[k])
-	}
-	for k, n := range seen {
-		b := v.blocks[k]
-		if b == nil {
-			if len(v.blocks) >= maxBlockKeys {
-				continue
-			}
-			b = &blockSeen{}
-			v.blocks[k] = b
-		}
-		b.count += n
-		if len(b.regions) < maxBlockRegions {
-			b.regions = append(b.regions, out.Index)
-		}
-	}
-	return best
-}
-
-// repeatedBlocks lists the blocks seen in more than one region, most
-// frequent first.
-func (v *Verifier) repeatedBlocks() []report.RepeatedBlock {
-	out := []report.RepeatedBlock{}
-	for k, b := range v.blocks {
-		if len(b.regions) < 2 {
-			continue
-		}
-		rs := slices.Clone(b.regions)
-		slices.Sort(rs)
-		out = append(out, report.RepeatedBlock{Block: append([]byte(nil), k[:]...), Count: b.count, Regions: rs})
-	}
-	slices.SortFunc(out, func(a, b report.RepeatedBlock) int {
-		if a.Count != b.Count {
-			return b.Count - a.Count
-		}
-		return slices.Compare(a.Regions, b.Regions)
-	})
-	return out
 }
 
 // guessPattern names a built-in pattern that the head of a mismatching

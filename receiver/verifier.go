@@ -38,11 +38,6 @@ const (
 	MaxCaptureLimit = 1 << 20
 	// MaxDetailedRegions bounds --max-regions.
 	MaxDetailedRegions = 1 << 20
-	// maxBlockKeys bounds the table of blocks used to find blocks that
-	// recur across regions.
-	maxBlockKeys = 1 << 16
-	// maxBlockRegions bounds the region list kept for one repeated block.
-	maxBlockRegions = 64
 	// headLen is how much of the stream start is kept to guess which
 	// pattern a mismatching peer sent.
 	headLen = 4096
@@ -123,7 +118,6 @@ type Verifier struct {
 
 	pending []*region // closed detailed regions still capturing trailing context
 	done    []report.Region
-	blocks  map[[16]byte]*blockSeen
 
 	// hist holds the last len(hist) <= ctxLine*2 bytes before the current
 	// write, for the leading context of a region that opens early in it.
@@ -133,10 +127,6 @@ type Verifier struct {
 	slab []byte // the write being processed
 }
 
-type blockSeen struct {
-	count   int
-	regions []int
-}
 
 // phaseState follows one 16-byte grid (phase p) over a region's corrupt
 // bytes: a grid fits when every block holding a corrupt byte holds at
@@ -173,7 +163,6 @@ func New(opt Options) (*Verifier, error) {
 		opt:    opt,
 		pat:    opt.Pattern,
 		off:    opt.Offset,
-		blocks: make(map[[16]byte]*blockSeen),
 		hist:   make([]byte, 0, 2*ctxLine),
 		head:   make([]byte, 0, headLen),
 	}, nil
@@ -526,7 +515,7 @@ func (v *Verifier) Result(runErr error) report.Report {
 	if runErr != nil {
 		r.Error = runErr.Error()
 	}
-	r.RepeatedBlocks = v.repeatedBlocks()
+	r.RepeatedBlocks = report.RepeatedBlocksOf(r.Regions)
 	if v.corrupt > 0 {
 		// A stream whose start is wholly another pattern was sent with the
 		// wrong pattern or seed, however much of it happens to match.

@@ -15,9 +15,9 @@ const maxErrors = 3
 // Both ends of a network run merge the same stream reports, so both reach
 // the same verdict. Streams are ordered by number; regions are renumbered
 // in that order and keep their stream. Blocks repeated across regions are
-// merged per stream report (a block that recurs only across streams is
-// not found). Merge does not set Hosts or the run's identity: the caller
-// knows them.
+// found again over all the run's regions, across streams, from their
+// captured bytes. Merge does not set Hosts or the run's identity: the
+// caller knows them.
 //
 // A stream report names its stream and direction in its one Streams
 // entry; one without it counts as forward stream 0.
@@ -44,8 +44,6 @@ func Merge(parts []Report) Report {
 	}
 	var end time.Time
 	var errs, ctl []string
-	blocks := map[string]*RepeatedBlock{}
-	var blockOrder []string
 	for _, i := range order {
 		p := parts[i]
 		dir := Forward
@@ -80,32 +78,12 @@ func Merge(parts []Report) Report {
 		if p.ControlCorruption != "" {
 			ctl = append(ctl, fmt.Sprintf("stream %d: %s", p.streamNo(), p.ControlCorruption))
 		}
-		renumber := map[int]int{}
 		for _, g := range p.Regions {
-			renumber[g.Index] = len(m.Regions) + 1
 			g.Index = len(m.Regions) + 1
 			m.Regions = append(m.Regions, g)
 		}
-		for _, rb := range p.RepeatedBlocks {
-			k := string(rb.Block)
-			b := blocks[k]
-			if b == nil {
-				b = &RepeatedBlock{Block: rb.Block}
-				blocks[k] = b
-				blockOrder = append(blockOrder, k)
-			}
-			b.Count += rb.Count
-			for _, idx := range rb.Regions {
-				if n, ok := renumber[idx]; ok {
-					b.Regions = append(b.Regions, n)
-				}
-			}
-		}
 	}
-	m.RepeatedBlocks = []RepeatedBlock{}
-	for _, k := range blockOrder {
-		m.RepeatedBlocks = append(m.RepeatedBlocks, *blocks[k])
-	}
+	m.RepeatedBlocks = RepeatedBlocksOf(m.Regions)
 	if !m.Start.IsZero() {
 		m.Seconds = end.Sub(m.Start).Seconds()
 	}

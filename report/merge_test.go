@@ -20,15 +20,19 @@ func part(stream int, dir string, bytes, corrupt int64, regions []Region, err st
 }
 
 func TestMerge(t *testing.T) {
-	blk := Hex(strings.Repeat("\xab", 16))
-	a := part(1, Reverse, 1000, 20, []Region{{Offset: 10, Length: 16, CorruptBytes: 16}, {Offset: 500, Length: 4, CorruptBytes: 4}}, "")
-	a.RepeatedBlocks = []RepeatedBlock{{Block: blk, Count: 3, Regions: []int{1, 2}}}
+	// One block region in each of two streams, with the same content: the
+	// merged report finds the block repeated across the streams.
+	blk := strings.Repeat("\xab", 16)
+	block := func(off int64) Region {
+		return Region{Offset: off, Length: 16, CorruptBytes: 16, Granule: 16, Phase: int(off % 16), Blocks: 1, MaxRepeat: 1,
+			DataOffset: off - 16, Expected: make(Hex, 48), Actual: Hex(strings.Repeat("\x00", 16) + blk + strings.Repeat("\x00", 16))}
+	}
+	a := part(1, Reverse, 1000, 20, []Region{block(10), {Offset: 500, Length: 4, CorruptBytes: 4}}, "")
 	b := part(0, Forward, 2000, 0, nil, "")
-	c := part(2, Forward, 300, 1, []Region{{Offset: 7, Length: 1, CorruptBytes: 1}}, "short stream: got 300 of 400 bytes")
-	c.RepeatedBlocks = []RepeatedBlock{{Block: blk, Count: 2, Regions: []int{1}}}
+	c := part(2, Forward, 300, 16, []Region{block(7)}, "short stream: got 300 of 400 bytes")
 	m := Merge([]Report{a, b, c})
 
-	if m.Verdict != Corrupt || m.BytesVerified != 3300 || m.CorruptBytes != 21 || m.RegionCount != 3 {
+	if m.Verdict != Corrupt || m.BytesVerified != 3300 || m.CorruptBytes != 36 || m.RegionCount != 3 {
 		t.Fatalf("verdict %s bytes %d corrupt %d regions %d", m.Verdict, m.BytesVerified, m.CorruptBytes, m.RegionCount)
 	}
 	if m.Seconds != 3 || !m.Start.Equal(time.Unix(100, 0)) {
@@ -55,7 +59,8 @@ func TestMerge(t *testing.T) {
 			t.Fatalf("region %d: %+v", i, g)
 		}
 	}
-	if len(m.RepeatedBlocks) != 1 || m.RepeatedBlocks[0].Count != 5 || len(m.RepeatedBlocks[0].Regions) != 3 || m.RepeatedBlocks[0].Regions[2] != 3 {
+	if len(m.RepeatedBlocks) != 1 || string(m.RepeatedBlocks[0].Block) != blk || m.RepeatedBlocks[0].Count != 2 ||
+		len(m.RepeatedBlocks[0].Regions) != 2 || m.RepeatedBlocks[0].Regions[0] != 1 || m.RepeatedBlocks[0].Regions[1] != 3 {
 		t.Fatalf("repeated blocks %+v", m.RepeatedBlocks)
 	}
 	if m.Error != "stream 2: short stream: got 300 of 400 bytes" {

@@ -295,16 +295,19 @@ type wantRegion struct {
 func TestCorruptionThroughRelay(t *testing.T) {
 	for _, tc := range []struct {
 		pattern, inject string
-		want            []wantRegion
+		// repeated is the count of the one block repeated across regions:
+		// the relay injects the same block into every stream.
+		repeated int64
+		want     []wantRegion
 	}{
-		{"zeros", "bitflip@1000:3,random@20000:5,block@40002:5", []wantRegion{
+		{"zeros", "bitflip@1000:3,random@20000:5,block@40002:5", 4 * 5, []wantRegion{
 			{1000, 1, 1, 1, "bitflip", 0, 0, 0, 0, -1},
 			{20000, 5, 5, -1, "burst", 0, 0, 0, 0, -1},
 			{40002, 80, 80, -1, "block", 16, 2, 5, 5, -1},
 		}},
 		// Counter bytes that are 0 anyway stay intact under zeroing, and a
 		// copy from 4096 back differs only in each word's second byte.
-		{"counter", "zero@60000:16,displace@90000:64:4096", []wantRegion{
+		{"counter", "zero@60000:16,displace@90000:64:4096", 0, []wantRegion{
 			{60000, 10, 4, -1, "zeroed", 0, 0, 0, 0, -1},
 			{90001, 57, 8, -1, "displaced", 0, 0, 0, 0, 90001 - 4096},
 		}},
@@ -325,6 +328,10 @@ func TestCorruptionThroughRelay(t *testing.T) {
 			for _, g := range rep["regions"].([]any) {
 				g := g.(map[string]any)
 				byStream[num(t, g["stream"])] = append(byStream[num(t, g["stream"])], g)
+			}
+			rb := rep["repeated_blocks"].([]any)
+			if tc.repeated == 0 && len(rb) != 0 || tc.repeated > 0 && (len(rb) != 1 || num(t, rb[0].(map[string]any)["count"]) != tc.repeated || len(rb[0].(map[string]any)["regions"].([]any)) != 4) {
+				t.Fatalf("%s %s: repeated blocks %v", tc.pattern, rep["role"], rb)
 			}
 			dirs := map[string]int{}
 			for _, st := range rep["streams"].([]any) {
