@@ -1,7 +1,6 @@
 package receiver
 
 import (
-
 	"github.com/zerocheck/zerocheck/pattern"
 	"github.com/zerocheck/zerocheck/report"
 )

@@ -127,7 +127,6 @@ type Verifier struct {
 	slab []byte // the write being processed
 }
 
-
 // phaseState follows one 16-byte grid (phase p) over a region's corrupt
 // bytes: a grid fits when every block holding a corrupt byte holds at
 // least 12. The current block's count is the region's corrupt count less
@@ -160,11 +159,11 @@ func New(opt Options) (*Verifier, error) {
 		return nil, err
 	}
 	return &Verifier{
-		opt:    opt,
-		pat:    opt.Pattern,
-		off:    opt.Offset,
-		hist:   make([]byte, 0, 2*ctxLine),
-		head:   make([]byte, 0, headLen),
+		opt:  opt,
+		pat:  opt.Pattern,
+		off:  opt.Offset,
+		hist: make([]byte, 0, 2*ctxLine),
+		head: make([]byte, 0, headLen),
 	}, nil
 }
 
