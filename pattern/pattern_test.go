@@ -257,3 +257,24 @@ func TestFillMatchesDefinition(t *testing.T) {
 		}
 	}
 }
+
+// TestRandomBothPaths runs the random pattern's checks on the portable
+// path too, where the AVX-512 one is in use: both must give the same
+// bytes, and a machine without AVX-512 runs only the portable one.
+func TestRandomBothPaths(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512 here: the portable path is the one the other tests ran")
+	}
+	fast := make([]byte, 1<<16+77)
+	NewRandom(5).Fill(fast, 3)
+	useAVX512 = false
+	defer func() { useAVX512 = true }()
+	slow := make([]byte, len(fast))
+	NewRandom(5).Fill(slow, 3)
+	if !bytes.Equal(fast, slow) {
+		t.Fatal("AVX-512 and portable fills differ")
+	}
+	t.Run("FillMatchesDefinition", TestFillMatchesDefinition)
+	t.Run("MismatchFindsEveryPosition", TestMismatchFindsEveryPosition)
+	t.Run("FillAnyOffset", TestFillAnyOffset)
+}

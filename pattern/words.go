@@ -143,6 +143,11 @@ func (r Random) Fill(buf []byte, off int64) {
 		buf, o = buf[1:], o+1
 	}
 	z := r.base + (o>>3)*golden
+	if useAVX512 && len(buf) >= 64 {
+		n := len(buf) / 64
+		randomFill64(&buf[0], n, z)
+		buf, z = buf[n*64:], z+uint64(n)*8*golden
+	}
 	// Four independent words per step: the multiplies of one overlap
 	// those of the next.
 	for ; len(buf) >= 32; buf, z = buf[32:], z+golden4 {
@@ -172,6 +177,12 @@ func (r Random) Mismatch(buf []byte, off int64) int {
 	}
 	b := buf[i:]
 	z := r.base + (o>>3)*golden
+	if useAVX512 && len(b) >= 64 {
+		// Whole matching groups are skipped; a mismatch is then found
+		// within the next 64 bytes by the loops below.
+		k := randomMatch64(&b[0], len(b)/64, z)
+		b, i, z = b[k*64:], i+k*64, z+uint64(k)*8*golden
+	}
 	for len(b) >= 32 {
 		x := (binary.LittleEndian.Uint64(b) ^ fmix64(z)) |
 			(binary.LittleEndian.Uint64(b[8:]) ^ fmix64(z+golden)) |
