@@ -454,3 +454,34 @@ func TestRawShortStream(t *testing.T) {
 }
 
 var zeros, _ = pattern.Parse("zeros", 0)
+
+// TestSilentSender: a sender that says hello and then nothing is cut off
+// after the idle timeout, verdict incomplete.
+func TestSilentSender(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true, IdleTimeout: 300 * time.Millisecond})
+	c, _ := net.Dial("tcp", addr)
+	defer c.Close()
+	b, _ := wire.EncodeHello(wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: time.Hour})
+	c.Write(b)
+	wire.ReadFrame(c, wire.TypeReply)
+	c.Write(make([]byte, 4096))
+	r := stop()[0]
+	if r.Verdict != report.Incomplete || r.BytesVerified != 4096 || !strings.Contains(r.Error, "no data from the peer for 300ms") {
+		t.Fatalf("%s %d %q", r.Verdict, r.BytesVerified, r.Error)
+	}
+}
+
+// TestStalledReceiver: a receiver that stops reading fails the sender's
+// stream after the idle timeout instead of hanging it.
+func TestStalledReceiver(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	addr := fakeReceiver(t, func(c net.Conn, h wire.Hello) {
+		reply(c)
+		<-hold
+	})
+	got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 30, IdleTimeout: 300 * time.Millisecond}).Run(context.Background())
+	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "the peer read nothing for 300ms") {
+		t.Fatalf("verdict %s, error %q", got.Verdict, got.Error)
+	}
+}
