@@ -18,7 +18,7 @@ func (s *sizeValue) String() string { return strconv.FormatInt(int64(*s), 10) }
 func (s *sizeValue) Type() string   { return "size" }
 
 func (s *sizeValue) Set(v string) error {
-	n, err := parseSize(v)
+	n, err := units.ParseSize(v)
 	if err != nil {
 		return err
 	}
@@ -26,7 +26,6 @@ func (s *sizeValue) Set(v string) error {
 	return nil
 }
 
-func parseSize(v string) (int64, error) { return units.ParseSize(v) }
 
 // patternFlags are the flags that choose a pattern, shared by every
 // command that sends or verifies one.
