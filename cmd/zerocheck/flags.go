@@ -26,7 +26,6 @@ func (s *sizeValue) Set(v string) error {
 	return nil
 }
 
-
 // patternFlags are the flags that choose a pattern, shared by every
 // command that sends or verifies one.
 type patternFlags struct {
