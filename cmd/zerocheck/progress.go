@@ -73,8 +73,10 @@ func (p *progress) loop() {
 // line formats one update: bytes moved, the rate over the last second,
 // and the regions found so far.
 func (p *progress) line(now time.Time, cur session.Progress) string {
-	moved := max(cur.Sent, cur.Verified)
-	prev := max(p.last.Sent, p.last.Verified)
+	// Bytes this end moved either way: sent (forward at the sender,
+	// reverse at the receiver) plus verified.
+	moved := cur.Sent + cur.Verified
+	prev := p.last.Sent + p.last.Verified
 	if p.idleQuiet && moved == prev {
 		p.lastT = now
 		return ""
