@@ -379,7 +379,12 @@ func TestInterrupt(t *testing.T) {
 	addr, stop := serve(t, ServerOptions{Once: true})
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := client(t, ClientOptions{Addr: addr, Streams: 2, Bidir: true, Duration: time.Hour})
-	time.AfterFunc(200*time.Millisecond, func() { cancel(errors.New("signal: interrupt")) })
+	go func() {
+		for c.Progress().Sent == 0 || c.Progress().Verified == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel(errors.New("signal: interrupt"))
+	}()
 	got := c.Run(ctx)
 	rep := stop()[0]
 	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "interrupted: signal: interrupt") || got.BytesVerified == 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type proc struct {
 	done        chan struct{}
 	waited      bool
 	code        int
+	mu          sync.Mutex // guards errbuf while the process runs
 }
 
 // start runs the zerocheck binary. When listens is set, it waits for the
@@ -47,7 +49,9 @@ func start(t *testing.T, listens bool, args ...string) *proc {
 				a, _, _ = strings.Cut(a, ",")
 				addrc <- a
 			}
+			p.mu.Lock()
 			p.errbuf.WriteString(line + "\n")
+			p.mu.Unlock()
 		}
 	}()
 	if listens {
@@ -79,6 +83,22 @@ func (p *proc) wait(t *testing.T) int {
 }
 
 func (p *proc) stderr() string { <-p.done; return p.errbuf.String() }
+
+// waitStderr waits until the process has written want to stderr: a
+// progress line proves a run is under way, where a sleep would only
+// guess.
+func (p *proc) waitStderr(t *testing.T, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		p.mu.Lock()
+		ok := strings.Contains(p.errbuf.String(), want)
+		p.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	t.Fatalf("%v: no %q on stderr in 30s", p.cmd.Args, want)
+}
 
 func recvOnce(t *testing.T, args ...string) *proc {
 	return start(t, true, append([]string{"recv", "--listen", "127.0.0.1:0", "--once", "--json", "-q"}, args...)...)
@@ -131,8 +151,8 @@ func TestSendExitCodes(t *testing.T) {
 
 	// The receiver vanishes mid-run: the sender says incomplete.
 	r = recvOnce(t)
-	sp := start(t, false, "send", r.addr, "--duration", "1m", "--json", "-q")
-	time.Sleep(300 * time.Millisecond)
+	sp := start(t, false, "send", r.addr, "--duration", "1m", "--json")
+	sp.waitStderr(t, "regions")
 	r.cmd.Process.Kill()
 	if code := sp.wait(t); code != 3 {
 		t.Fatalf("receiver killed: send exit %d\n%s", code, sp.out.String())
@@ -143,8 +163,8 @@ func TestSendExitCodes(t *testing.T) {
 
 	// The sender vanishes mid-run: the receiver says incomplete.
 	r = recvOnce(t, "--idle-timeout", "5s")
-	sp = start(t, false, "send", r.addr, "--bytes", "100GiB", "-q")
-	time.Sleep(300 * time.Millisecond)
+	sp = start(t, false, "send", r.addr, "--bytes", "100GiB")
+	sp.waitStderr(t, "regions")
 	sp.cmd.Process.Kill()
 	if code := r.wait(t); code != 3 {
 		t.Fatalf("sender killed: recv exit %d\n%s", code, r.stderr())
@@ -158,8 +178,8 @@ func TestSendExitCodes(t *testing.T) {
 // was verified, verdict incomplete, exit 3, and the receiver knows why.
 func TestSendInterrupted(t *testing.T) {
 	r := recvOnce(t)
-	sp := start(t, false, "send", r.addr, "--duration", "10m", "--json", "-q", "--streams", "2", "--bidir")
-	time.Sleep(500 * time.Millisecond)
+	sp := start(t, false, "send", r.addr, "--duration", "10m", "--json", "--streams", "2", "--bidir")
+	sp.waitStderr(t, "regions")
 	sp.cmd.Process.Signal(syscall.SIGINT)
 	code, rcode := sp.wait(t), r.wait(t)
 	s, m := decodeJSON(t, sp.out.String()), decodeJSON(t, r.out.String())
