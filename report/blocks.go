@@ -21,8 +21,12 @@ func (g Region) CorruptBlocks() [][16]byte {
 		return nil
 	}
 	var out [][16]byte
-	first := g.Offset - ((g.Offset-int64(g.Phase))%16+16)%16
-	for bs := first; bs < g.End(); bs += 16 {
+	// Walk the captured window only: a region's length comes from a peer
+	// too, and may be anything up to the stream's size.
+	from := max(g.Offset, g.DataOffset)
+	to := min(g.End(), g.DataOffset+int64(len(g.Actual)))
+	first := from - ((from-int64(g.Phase))%16+16)%16
+	for bs := first; bs < to; bs += 16 {
 		i := bs - g.DataOffset
 		if i < 0 || i+16 > int64(len(g.Actual)) {
 			continue

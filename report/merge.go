@@ -139,8 +139,11 @@ func (r *Report) Check() error {
 		switch {
 		case g.Index != i+1:
 			return fmt.Errorf("region %d numbered %d", i+1, g.Index)
-		case g.Offset < 0 || g.Length < 1 || g.CorruptBytes < 1 || g.CorruptBytes > g.Length || g.FlippedBits < 0:
+		case g.Offset < r.StartOffset || g.Length < 1 || g.CorruptBytes < 1 || g.CorruptBytes > g.Length || g.FlippedBits < 0 ||
+			g.Length > r.BytesVerified || g.Offset-r.StartOffset > r.BytesVerified-g.Length:
 			return fmt.Errorf("region %d: impossible offset or counts", g.Index)
+		case g.DataOffset < 0 || g.DataOffset > g.Offset:
+			return fmt.Errorf("region %d: captured data does not start at or before the region", g.Index)
 		case len(g.Expected) != len(g.Actual) || len(g.Actual) > maxCapture:
 			return fmt.Errorf("region %d: captured data of %d and %d bytes", g.Index, len(g.Expected), len(g.Actual))
 		case g.Phase < 0 || g.Phase > 15 || (g.Granule != 0 && g.Granule != 16):

@@ -27,9 +27,9 @@ func TestMerge(t *testing.T) {
 		return Region{Offset: off, Length: 16, CorruptBytes: 16, Granule: 16, Phase: int(off % 16), Blocks: 1, MaxRepeat: 1,
 			DataOffset: off - 16, Expected: make(Hex, 48), Actual: Hex(strings.Repeat("\x00", 16) + blk + strings.Repeat("\x00", 16))}
 	}
-	a := part(1, Reverse, 1000, 20, []Region{block(10), {Offset: 500, Length: 4, CorruptBytes: 4}}, "")
+	a := part(1, Reverse, 1000, 20, []Region{block(26), {Offset: 500, Length: 4, CorruptBytes: 4}}, "")
 	b := part(0, Forward, 2000, 0, nil, "")
-	c := part(2, Forward, 300, 16, []Region{block(7)}, "short stream: got 300 of 400 bytes")
+	c := part(2, Forward, 300, 16, []Region{block(23)}, "short stream: got 300 of 400 bytes")
 	m := Merge([]Report{a, b, c})
 
 	if m.Verdict != Corrupt || m.BytesVerified != 3300 || m.CorruptBytes != 36 || m.RegionCount != 3 {
@@ -53,7 +53,7 @@ func TestMerge(t *testing.T) {
 	for i, w := range []struct {
 		stream int
 		off    int64
-	}{{1, 10}, {1, 500}, {2, 7}} {
+	}{{1, 26}, {1, 500}, {2, 23}} {
 		g := m.Regions[i]
 		if g.Index != i+1 || g.Stream != w.stream || g.Offset != w.off {
 			t.Fatalf("region %d: %+v", i, g)
@@ -123,5 +123,19 @@ func TestCheck(t *testing.T) {
 		if err := r.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestCorruptBlocksBoundedByCapture: a region's length is only trusted as
+// far as its captured bytes go; a peer claiming 2^60 bytes costs nothing.
+func TestCorruptBlocksBoundedByCapture(t *testing.T) {
+	g := Region{Offset: 32, Length: 1 << 60, CorruptBytes: 16, Granule: 16, DataOffset: 16,
+		Expected: make(Hex, 48), Actual: Hex(strings.Repeat("\x00", 16) + strings.Repeat("\x01", 32))}
+	if b := g.CorruptBlocks(); len(b) != 2 {
+		t.Fatalf("%d blocks, want the 2 captured", len(b))
+	}
+	r := part(0, Forward, 1<<20, 16, []Region{g}, "")
+	if err := r.Check(); err == nil || !strings.Contains(err.Error(), "impossible") {
+		t.Fatalf("a region longer than the stream passed Check: %v", err)
 	}
 }
