@@ -2,9 +2,14 @@ package sender
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
+
+// ErrPastDeadline is Wait's answer when the wait would end past the
+// stream's planned end.
+var ErrPastDeadline = errors.New("sender: rate limit reaches past the deadline")
 
 // Limiter is a token bucket that caps the total rate of the streams
 // sharing it, so a burn-in on a live link takes a known share of it.
@@ -29,16 +34,22 @@ func NewLimiter(bitsPerSecond int64) *Limiter {
 }
 
 // Chunk returns the write size that suits the rate: a 50th of a second's
-// bytes, between 4 KiB and BufferSize.
+// bytes, between 512 bytes and BufferSize, so that even at the lowest
+// rate a stream writes every half second or so.
 func (l *Limiter) Chunk() int {
-	return int(min(max(l.rate/50, 4096), BufferSize))
+	return int(min(max(l.rate/50, 512), BufferSize))
 }
 
-// Wait blocks until n more bytes may be sent, or ctx ends.
-func (l *Limiter) Wait(ctx context.Context, n int) error {
+// Wait blocks until n more bytes may be sent, or ctx ends, or until
+// passes (if set): then it returns ErrPastDeadline at once, for a timed
+// stream ends before it would wait past its end.
+func (l *Limiter) Wait(ctx context.Context, n int, until time.Time) error {
 	d := l.reserve(n)
 	if d <= 0 {
 		return nil
+	}
+	if !until.IsZero() && time.Now().Add(d).After(until) {
+		return ErrPastDeadline
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -40,7 +40,7 @@ func TestLimiterChunkBounds(t *testing.T) {
 	for _, tc := range []struct {
 		bps  int64
 		want int
-	}{{8000, 4096}, {1e9, 2500000 / 1}, {1e12, BufferSize}} {
+	}{{8000, 512}, {1e9, 2500000}, {1e12, BufferSize}} {
 		if c := NewLimiter(tc.bps).Chunk(); c != min(tc.want, BufferSize) {
 			t.Fatalf("%d bit/s: chunk %d, want %d", tc.bps, c, min(tc.want, BufferSize))
 		}
@@ -52,7 +52,15 @@ func TestLimiterWaitHonoursContext(t *testing.T) {
 	l.reserve(int(l.burst))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := l.Wait(ctx, 1<<20); err != context.Canceled {
+	if err := l.Wait(ctx, 1<<20, time.Time{}); err != context.Canceled {
 		t.Fatalf("Wait on a cancelled context: %v", err)
+	}
+}
+
+func TestLimiterWaitStopsAtDeadline(t *testing.T) {
+	l := NewLimiter(8000) // 1 kB/s
+	l.reserve(int(l.burst))
+	if err := l.Wait(context.Background(), 100000, time.Now().Add(time.Second)); err != ErrPastDeadline {
+		t.Fatalf("a 100 s wait before a 1 s deadline: %v", err)
 	}
 }

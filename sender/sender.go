@@ -81,7 +81,10 @@ func (s *Stream) Run(ctx context.Context, w io.Writer) (int64, error) {
 		}
 		s.Pattern.Fill(b, s.Offset+sent)
 		if s.Limiter != nil {
-			if err := s.Limiter.Wait(ctx, len(b)); err != nil {
+			if err := s.Limiter.Wait(ctx, len(b), s.Deadline); err != nil {
+				if errors.Is(err, ErrPastDeadline) {
+					return sent, nil // the planned end comes before the next write
+				}
 				return sent, err
 			}
 		}

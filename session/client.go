@@ -139,23 +139,35 @@ func (c *Client) Run(ctx context.Context) report.Report {
 			hellos[i].Duration = o.Duration
 		}
 	}
-	conns, err := c.dial(ctx, len(hellos))
+	// Each hello goes out as soon as its connection is up: the receiver's
+	// handshake clock runs from its accept, and a run of many streams
+	// over a long path must not spend it waiting for the last dial.
+	var host *hostinfo.Run
+	conns, err := c.dial(ctx, len(hellos), func(i int, conn net.Conn) error {
+		if i == 0 && o.Host != nil {
+			host = o.Host(conn.LocalAddr())
+			facts := factsJSON(host.Facts())
+			for i := range hellos {
+				hellos[i].Facts = facts
+			}
+		}
+		b, err := wire.EncodeHello(hellos[i])
+		if err == nil {
+			err = writeFrame(conn, b, c.opt.HandshakeTimeout)
+		}
+		return err
+	})
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted: %s (%w)", context.Cause(ctx), err)
+		}
 		parts := make([]report.Report, len(hellos))
 		for i, h := range hellos {
 			parts[i] = streamReport(h, string(h.Direction), err)
 		}
-		m := c.finish(report.Merge(parts), id, nil, nil, nil)
+		m := c.complete(report.Merge(parts), id, nil, host, nil)
 		m.Error = err.Error()
 		return m
-	}
-	var host *hostinfo.Run
-	if o.Host != nil {
-		host = o.Host(conns[0].LocalAddr())
-		facts := factsJSON(host.Facts())
-		for i := range hellos {
-			hellos[i].Facts = facts
-		}
 	}
 
 	// An interrupt first tells the receiver (so its report says so too),
@@ -168,7 +180,7 @@ func (c *Client) Run(ctx context.Context) report.Report {
 		select {
 		case <-ctx.Done():
 			reason := context.Cause(ctx).Error()
-			c.abort(id, reason)
+			c.control(wire.Hello{RunID: id, Direction: wire.Abort, Reason: reason}, abortWait)
 			stopSending(fmt.Errorf("interrupted: %s", reason))
 		case <-runDone:
 		}
@@ -199,7 +211,7 @@ func (c *Client) Run(ctx context.Context) report.Report {
 			peer = x.peer
 		}
 	}
-	m := c.finish(report.Merge(parts), id, conns[0], host, peer)
+	m := c.complete(report.Merge(parts), id, conns[0], host, peer)
 	if ctx.Err() != nil {
 		m.Error = joinText("interrupted: "+context.Cause(ctx).Error(), m.Error)
 		m.SetVerdict()
@@ -207,7 +219,9 @@ func (c *Client) Run(ctx context.Context) report.Report {
 	return m
 }
 
-func (c *Client) finish(m report.Report, id string, conn net.Conn, host *hostinfo.Run, peer *hostinfo.Facts) report.Report {
+// complete fills in what only the run knows: its identity, this host's
+// facts and the peer's.
+func (c *Client) complete(m report.Report, id string, conn net.Conn, host *hostinfo.Run, peer *hostinfo.Facts) report.Report {
 	m.Role = "send"
 	m.RunID = id
 	m.Version = c.opt.Version
@@ -231,20 +245,28 @@ func runID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// dial opens n connections; any failure fails the run before a byte of
-// the pattern is sent.
-func (c *Client) dial(ctx context.Context, n int) ([]net.Conn, error) {
-	d := net.Dialer{Timeout: c.opt.HandshakeTimeout}
+// dialer dials from --bind, if given.
+func (c *Client) dialer(timeout time.Duration) net.Dialer {
+	d := net.Dialer{Timeout: timeout}
 	if c.opt.Bind != "" {
-		a, err := net.ResolveTCPAddr("tcp", c.opt.Bind)
-		if err != nil {
-			return nil, fmt.Errorf("--bind %s: %w", c.opt.Bind, err)
-		}
-		d.LocalAddr = a
+		// Checked by NewClient.
+		d.LocalAddr, _ = net.ResolveTCPAddr("tcp", c.opt.Bind)
 	}
+	return d
+}
+
+// dial opens n connections, calling opened (when set) on each as it comes
+// up; any failure fails the run before a byte of the pattern is sent.
+func (c *Client) dial(ctx context.Context, n int, opened func(int, net.Conn) error) ([]net.Conn, error) {
+	d := c.dialer(c.opt.HandshakeTimeout)
 	conns := make([]net.Conn, 0, n)
-	for range n {
+	for i := range n {
 		conn, err := d.DialContext(ctx, "tcp", c.opt.Addr)
+		if err == nil && opened != nil {
+			if err = opened(i, conn); err != nil {
+				conn.Close()
+			}
+		}
 		if err != nil {
 			for _, x := range conns {
 				x.Close()
@@ -256,18 +278,28 @@ func (c *Client) dial(ctx context.Context, n int) ([]net.Conn, error) {
 	return conns, nil
 }
 
-// abort tells the receiver that the run was interrupted.
-func (c *Client) abort(id, reason string) {
-	d := net.Dialer{Timeout: abortWait}
+// control sends an abort or finish hello on a connection of its own,
+// from the run's address, and waits for the receiver's answer.
+func (c *Client) control(h wire.Hello, wait time.Duration) error {
+	d := c.dialer(wait)
 	conn, err := d.Dial("tcp", c.opt.Addr)
 	if err != nil {
-		return
+		return err
 	}
 	defer conn.Close()
-	b, err := wire.EncodeHello(wire.Hello{RunID: id, Direction: wire.Abort, Reason: reason, Version: c.opt.Version})
-	if err == nil && writeFrame(conn, b, abortWait) == nil {
-		readFrame(conn, wire.TypeReply, abortWait)
+	h.Version = c.opt.Version
+	b, err := wire.EncodeHello(h)
+	if err == nil {
+		err = writeFrame(conn, b, wait)
 	}
+	var p []byte
+	if err == nil {
+		p, err = readFrame(conn, wire.TypeReply, wait)
+	}
+	if err == nil {
+		_, err = wire.DecodeReply(p)
+	}
+	return err
 }
 
 // stream runs one stream over conn: handshake, then send and collect the
@@ -275,19 +307,21 @@ func (c *Client) abort(id, reason string) {
 func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *sender.Limiter, host *hostinfo.Run) outcome {
 	defer conn.Close()
 	dir := string(h.Direction)
-	b, err := wire.EncodeHello(h)
-	if err == nil {
-		err = writeFrame(conn, b, c.opt.HandshakeTimeout)
-	}
+	// The hello went out when the connection came up.
 	var reply wire.Reply
+	p, err := readFrame(conn, wire.TypeReply, c.opt.HandshakeTimeout)
 	if err == nil {
-		var p []byte
-		if p, err = readFrame(conn, wire.TypeReply, c.opt.HandshakeTimeout); err == nil {
-			reply, err = wire.DecodeReply(p)
-		}
+		reply, err = wire.DecodeReply(p)
 	}
 	if err != nil {
-		return outcome{rep: streamReport(h, dir, fmt.Errorf("handshake with %s: %w", c.opt.Addr, err))}
+		rep := streamReport(h, dir, fmt.Errorf("handshake with %s: %w", c.opt.Addr, err))
+		var ref *wire.RefusedError
+		if errors.As(err, &ref) && ref.ControlCorruption != "" {
+			// Our hello arrived corrupt: the control channel is damaged.
+			rep.ControlCorruption = "hello, as the receiver got it: " + ref.ControlCorruption
+			rep.SetVerdict()
+		}
+		return outcome{rep: rep}
 	}
 	out := outcome{peer: decodeFacts(reply.Facts)}
 	if h.Direction == wire.Reverse {
@@ -312,14 +346,29 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *s
 		wait = abortWait
 		err = nil
 	}
-	if err == nil {
-		err = closeWrite(conn)
-	}
 	if err != nil {
-		out.rep = streamReport(h, dir, fmt.Errorf("sending after %d bytes: %w", n, err))
+		// The receiver may have stopped and said why in a result before
+		// it closed: take its findings if they are there.
+		closeWrite(conn)
+		out.rep = result(conn, h, dir, n, time.Second, c.maxRegions())
+		out.rep.Error = joinText(fmt.Sprintf("sending after %d bytes: %v", n, err), out.rep.Error)
+		out.rep.SetVerdict()
 		return out
 	}
-	out.rep = result(conn, h, dir, n, wait)
+	if h.Bytes == 0 {
+		// A timed stream's end is known only here: say it, before the
+		// half-close, so that the receiver can tell it from a death.
+		fin := wire.Hello{RunID: h.RunID, Direction: wire.Finish, Stream: h.Stream, Bytes: n}
+		if ferr := c.control(fin, min(wait, c.opt.HandshakeTimeout)); ferr != nil {
+			out.rep = streamReport(h, dir, fmt.Errorf("telling the receiver that stream %d finished: %w", h.Stream, ferr))
+			return out
+		}
+	}
+	if err := closeWrite(conn); err != nil {
+		out.rep = streamReport(h, dir, fmt.Errorf("closing after %d bytes: %w", n, err))
+		return out
+	}
+	out.rep = result(conn, h, dir, n, wait, c.maxRegions())
 	if out.rep.Hosts.Local != nil {
 		// The receiver's facts as the stream ended: with counter deltas.
 		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
@@ -333,7 +382,7 @@ func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *
 	vo.Pattern, vo.Seed = c.opt.Pattern, c.opt.Seed
 	// A result that cannot be sent leaves the receiver's report of this
 	// stream incomplete; this end's report has it all.
-	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host)
+	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil)
 	rep.Hosts.Local = nil
 	return rep
 }
@@ -342,7 +391,7 @@ func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *
 // bytes sent. The receiver's verdict is its own; this end knows only
 // whether every byte was handed to the network.
 func (c *Client) RunRaw(ctx context.Context) (int64, error) {
-	conns, err := c.dial(ctx, c.opt.Streams)
+	conns, err := c.dial(ctx, c.opt.Streams, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -404,3 +453,5 @@ func refusal(conn net.Conn, err error) error {
 	}
 	return err
 }
+
+func (c *Client) maxRegions() int { return cmpOr(c.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }

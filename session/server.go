@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
@@ -58,7 +59,25 @@ type Server struct {
 	onceRun  bool
 	live     tracker
 	sessions sync.WaitGroup
+	// reports counts run reports under way outside any session (the
+	// stream-wait timer's), so that Serve returns only after them.
+	reports sync.WaitGroup
+	// recent remembers ended runs (a late stream must not start a second
+	// run of the same id) and aborts that arrived before their run.
+	recent map[string]tomb
 }
+
+// tomb is what the server remembers of a run it has not got, or no
+// longer has.
+type tomb struct {
+	at     time.Time
+	peerIP string
+	ended  bool
+	abort  string
+}
+
+// maxRecent bounds the remembered runs; entries live two stream waits.
+const maxRecent = 4096
 
 // run is one run's state at the server, guarded by Server.mu.
 type run struct {
@@ -78,6 +97,9 @@ type run struct {
 	ended    bool
 	abort    string
 	timer    *time.Timer
+	// sent holds, for timed forward streams, the byte counts their
+	// sender declared in a finish hello; -1 until then.
+	sent []int64
 }
 
 // NewServer checks opt and fills its defaults.
@@ -96,14 +118,14 @@ func NewServer(opt ServerOptions) (*Server, error) {
 	if opt.Log == nil {
 		opt.Log = func(string, ...any) {}
 	}
-	return &Server{opt: opt, runs: map[string]*run{}, once: make(chan struct{})}, nil
+	return &Server{opt: opt, runs: map[string]*run{}, once: make(chan struct{}), recent: map[string]tomb{}}, nil
 }
 
-func cmpOr(d, def time.Duration) time.Duration {
-	if d <= 0 {
+func cmpOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
 		return def
 	}
-	return d
+	return v
 }
 
 // Progress sums the streams verified and sent so far, finished or not.
@@ -126,8 +148,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	var err error
+	var backoff time.Duration
 	for {
 		c, aerr := ln.Accept()
+		if aerr != nil && ctx.Err() == nil && temporary(aerr) {
+			// Out of file descriptors, or a connection reset before it
+			// was accepted: the server is still sound; wait and go on,
+			// as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.opt.Log("accept: %v; retrying in %v", aerr, backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
 		if aerr != nil {
 			select {
 			case <-ctx.Done():
@@ -150,6 +183,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.sessions.Wait()
 	s.flush()
+	s.reports.Wait()
 	return err
 }
 
@@ -172,8 +206,9 @@ func (s *Server) flush() {
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	// An interrupt closes the socket under any blocked read or write.
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	// An interrupt cuts blocked reads short, so that a stream ends, and
+	// its result still goes to the sender; the socket closes after.
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
 	defer stop()
 	if s.opt.Raw {
 		s.raw(ctx, c)
@@ -185,12 +220,16 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		h, err = wire.DecodeHello(p)
 	}
 	if err != nil {
-		s.refuse(c, fmt.Errorf("handshake: %w", err))
+		if ctx.Err() == nil {
+			s.refuse(c, fmt.Errorf("handshake: %w", err))
+		}
 		return
 	}
-	if h.Direction == wire.Abort {
-		s.aborted(h)
-		if b, err := wire.EncodeReply(wire.Reply{Version: s.opt.Version}); err == nil {
+	switch h.Direction {
+	case wire.Abort, wire.Finish:
+		if err := s.control(h, c); err != nil {
+			s.refuse(c, err)
+		} else if b, err := wire.EncodeReply(wire.Reply{Version: s.opt.Version}); err == nil {
 			writeFrame(c, b, s.opt.HandshakeTimeout)
 		}
 		return
@@ -218,7 +257,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 // still listening.
 func (s *Server) refuse(c net.Conn, err error) {
 	s.opt.Log("refused %s: %v", c.RemoteAddr(), err)
-	if b, e := wire.EncodeReply(wire.Reply{Error: truncate(err.Error()), Version: s.opt.Version}); e == nil {
+	reply := wire.Reply{Error: truncate(err.Error()), Version: s.opt.Version}
+	reply.ControlCorruption = truncate(controlCorruption(err))
+	if b, e := wire.EncodeReply(reply); e == nil {
 		writeFrame(c, b, time.Second)
 	}
 }
@@ -237,6 +278,10 @@ func (s *Server) join(h wire.Hello, c net.Conn) (*run, error) {
 	defer s.mu.Unlock()
 	r := s.runs[h.RunID]
 	if r == nil {
+		t, known := s.recent[h.RunID]
+		if known && t.ended {
+			return nil, fmt.Errorf("run %s has already ended", h.RunID)
+		}
 		if s.opt.Once && s.onceRun {
 			return nil, errors.New("busy: this receiver serves one run (--once)")
 		}
@@ -244,7 +289,13 @@ func (s *Server) join(h wire.Hello, c net.Conn) (*run, error) {
 		r = &run{
 			id: h.RunID, hello: h, peerIP: ip, local: c.LocalAddr(), remote: c.RemoteAddr(),
 			seen: make([]bool, h.Streams), results: make([]*report.Report, h.Streams),
-			peer: decodeFacts(h.Facts),
+			sent: make([]int64, h.Streams), peer: decodeFacts(h.Facts),
+		}
+		for i := range r.sent {
+			r.sent[i] = -1
+		}
+		if known && t.peerIP == ip {
+			r.abort = t.abort // the abort overtook the run's streams
 		}
 		if s.opt.Host != nil {
 			r.host = s.opt.Host(c.LocalAddr())
@@ -280,15 +331,49 @@ func hostOf(a net.Addr) string {
 	return host
 }
 
-// aborted records that a run's sender was interrupted.
-func (s *Server) aborted(h wire.Hello) {
+// control handles an abort or a finish hello, which must come from the
+// run's own host. An abort may overtake its run's streams: it is kept for
+// a while, so the run starts out aborted.
+func (s *Server) control(h wire.Hello, c net.Conn) error {
+	ip := hostOf(c.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r := s.runs[h.RunID]; r != nil && !r.ended {
-		r.abort = "the sender was interrupted"
-		if h.Reason != "" {
-			r.abort += ": " + truncate(h.Reason)
+	r := s.runs[h.RunID]
+	if r != nil && r.peerIP != ip {
+		return fmt.Errorf("run %s belongs to %s, not %s", h.RunID, r.peerIP, ip)
+	}
+	if h.Direction == wire.Finish {
+		if r == nil || h.Stream >= len(r.sent) || r.ended {
+			return fmt.Errorf("finish: no run %s with a stream %d under way", h.RunID, h.Stream)
 		}
+		r.sent[h.Stream] = h.Bytes
+		return nil
+	}
+	why := "the sender was interrupted"
+	if h.Reason != "" {
+		why += ": " + truncate(h.Reason)
+	}
+	switch {
+	case r != nil && !r.ended:
+		r.abort = why
+	case r == nil:
+		s.remember(h.RunID, tomb{peerIP: ip, abort: why})
+	}
+	return nil
+}
+
+// remember keeps t for a run id, within maxRecent entries.
+func (s *Server) remember(id string, t tomb) {
+	t.at = time.Now()
+	if len(s.recent) >= maxRecent {
+		for k, x := range s.recent {
+			if time.Since(x.at) > 2*s.opt.StreamWait {
+				delete(s.recent, k)
+			}
+		}
+	}
+	if len(s.recent) < maxRecent {
+		s.recent[id] = t
 	}
 }
 
@@ -297,8 +382,13 @@ func (s *Server) waitOver(r *run) {
 	r.waitOver = true
 	end := r.pending == 0 && !r.ended
 	r.ended = r.ended || end
+	if end {
+		// Counted under the lock, before flush can see the run ended.
+		s.reports.Add(1)
+	}
 	s.mu.Unlock()
 	if end {
+		defer s.reports.Done()
 		s.report(r)
 	}
 }
@@ -326,6 +416,7 @@ func (s *Server) report(r *run) {
 	r.timer.Stop()
 	s.mu.Lock()
 	delete(s.runs, r.id)
+	s.remember(r.id, tomb{peerIP: r.peerIP, ended: true})
 	parts := make([]report.Report, 0, len(r.results))
 	for i, x := range r.results {
 		if x != nil {
@@ -384,11 +475,34 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, h wire.Hello) r
 	}
 	vo := s.opt.Verify
 	vo.Pattern, vo.Seed = p, h.Seed
-	rep, err := verifyStream(ctx, c, h, report.Forward, vo, &s.live, s.opt.IdleTimeout, s.opt.Version, r.host)
+	var check func(int64) error
+	if h.Bytes == 0 {
+		check = func(got int64) error { return s.finished(r, h.Stream, got) }
+	}
+	rep, err := verifyStream(ctx, c, h, report.Forward, vo, &s.live, s.opt.IdleTimeout, s.opt.Version, r.host, check)
 	if err != nil {
 		s.opt.Log("run %s stream %d to %s: the sender will not see this stream's result: %v", h.RunID, h.Stream, c.RemoteAddr(), err)
 	}
 	return rep
+}
+
+// finished judges a timed stream that ended at EOF with got bytes: its
+// sender must have said, in a finish hello, that it sent exactly that.
+// A sender that died mid-run said nothing, though its kernel closed the
+// stream just as a finished sender does.
+func (s *Server) finished(r *run, stream int, got int64) error {
+	s.mu.Lock()
+	n := r.sent[stream]
+	s.mu.Unlock()
+	switch {
+	case n < 0:
+		return errors.New("the stream ended without its sender saying it had finished: the sender stopped or died")
+	case got < n:
+		return &receiver.ShortError{Got: got, Want: n}
+	case got > n:
+		return fmt.Errorf("received %d bytes, but the sender said it sent %d", got, n)
+	}
+	return nil
 }
 
 // send serves a reverse stream: this end sends, the peer verifies and
@@ -402,14 +516,25 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 	remove := s.live.add(counter{s: st})
 	n, err := st.Run(ctx, c)
 	remove()
+	if ctx.Err() != nil {
+		// Stopping: end the stream here and still take the peer's
+		// findings, briefly.
+		closeWrite(c)
+		rep := result(c, h, report.Reverse, n, abortWait, s.maxRegions())
+		rep.Error = joinText("the receiver was stopped", rep.Error)
+		rep.SetVerdict()
+		return rep
+	}
 	if err == nil {
 		err = closeWrite(c)
 	}
 	if err != nil {
 		return streamReport(h, report.Reverse, fmt.Errorf("sending after %d bytes: %w", n, err))
 	}
-	return result(c, h, report.Reverse, n, s.opt.IdleTimeout)
+	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, s.maxRegions())
 }
+
+func (s *Server) maxRegions() int { return cmpOr(s.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }
 
 func closeWrite(c net.Conn) error {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
@@ -419,8 +544,9 @@ func closeWrite(c net.Conn) error {
 }
 
 // result reads the verifying end's report of a stream this end sent n
-// bytes of.
-func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration) report.Report {
+// bytes of. What it keeps of the peer's regions is bounded as this end's
+// own verifier is bounded (maxRegions, the default capture).
+func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, maxRegions int) report.Report {
 	p, err := readFrame(c, wire.TypeResult, wait)
 	var rep report.Report
 	if err == nil {
@@ -432,6 +558,7 @@ func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration) r
 	if err != nil {
 		return streamReport(h, dir, fmt.Errorf("sent %d bytes, but no result from the peer: %w", n, err))
 	}
+	rep.Trim(maxRegions, receiver.DefaultCaptureLimit+32)
 	tag(&rep, h.Stream, dir)
 	if rep.Error == "" && rep.BytesVerified != n {
 		rep.Error = fmt.Sprintf("the peer verified %d bytes of the %d sent", rep.BytesVerified, n)
@@ -469,6 +596,9 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 		err = receiver.Consume(ctx, in, v, 0)
 	}
 	remove()
+	if err == nil && v.Progress().Bytes == 0 {
+		err = errors.New("no data received (a port probe, or a sender that stopped at once)")
+	}
 	rep := v.Result(err)
 	rep.Role = "recv"
 	rep.Version = s.opt.Version
@@ -509,4 +639,10 @@ func (s *Server) rawStart(c net.Conn, in idleReader, v *receiver.Verifier) error
 		return io.EOF
 	}
 	return err
+}
+
+// temporary reports an accept error that passes: too many open files, or
+// a connection aborted before it was accepted.
+func temporary(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED)
 }

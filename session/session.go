@@ -234,7 +234,10 @@ func (t *tracker) progress() Progress {
 // report in a Result frame; it returns the report and the error of
 // sending it. Both ends use it: the receiver for forward streams, the
 // sender for reverse ones.
-func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run) (report.Report, error) {
+//
+// check, when set, judges a stream that ended at EOF, given the bytes
+// verified: a timed stream's EOF alone does not say its sender finished.
+func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error) (report.Report, error) {
 	vo.Stream, vo.Offset = h.Stream, 0
 	v, err := receiver.New(vo)
 	if err != nil {
@@ -243,6 +246,9 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 	remove := live.add(counter{v: v})
 	err = receiver.Consume(ctx, idleReader{conn, idle}, v, h.Bytes)
 	remove()
+	if err == nil && check != nil {
+		err = check(v.Progress().Bytes)
+	}
 	rep := v.Result(err)
 	tag(&rep, h.Stream, dir)
 	rep.BytesExpected = h.Bytes
@@ -251,9 +257,13 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 	if host != nil {
 		rep.Hosts.Local = host.Finish()
 	}
+	wait := idle
+	if ctx.Err() != nil {
+		wait = abortWait // stopping: the peer gets what we have, or nothing
+	}
 	b, err := wire.EncodeResult(rep)
 	if err == nil {
-		err = writeFrame(conn, b, idle)
+		err = writeFrame(conn, b, wait)
 	}
 	return rep, err
 }

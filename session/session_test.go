@@ -21,6 +21,14 @@ import (
 // function that stops it and returns the reports it made.
 func serve(t *testing.T, opt ServerOptions) (string, func() []report.Report) {
 	t.Helper()
+	addr, stop, _ := serveWatch(t, opt)
+	return addr, stop
+}
+
+// serveWatch is serve, and also returns a function that waits until the
+// server has made n reports.
+func serveWatch(t *testing.T, opt ServerOptions) (string, func() []report.Report, func(n int)) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +64,18 @@ func serve(t *testing.T, opt ServerOptions) (string, func() []report.Report) {
 		return reps
 	}
 	t.Cleanup(func() { stop() })
-	return ln.Addr().String(), stop
+	waitN := func(n int) {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			mu.Lock()
+			got := len(reps)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+		}
+		t.Fatalf("no %d reports in 10s", n)
+	}
+	return ln.Addr().String(), stop, waitN
 }
 
 func client(t *testing.T, o ClientOptions) *Client {
@@ -400,7 +419,7 @@ func TestServerShutdownReportsRuns(t *testing.T) {
 	c := client(t, ClientOptions{Addr: addr, Duration: time.Hour})
 	done := make(chan report.Report)
 	go func() { done <- c.Run(context.Background()) }()
-	for c.Progress().Sent == 0 {
+	for c.Progress().Sent < 64<<20 { // past any socket buffer: the receiver has verified some
 		time.Sleep(10 * time.Millisecond)
 	}
 	reps := stop()
@@ -408,8 +427,10 @@ func TestServerShutdownReportsRuns(t *testing.T) {
 	if len(reps) != 1 || reps[0].Verdict != report.Incomplete || reps[0].BytesVerified == 0 {
 		t.Fatalf("receiver reports %+v", reps)
 	}
-	if got.Verdict != report.Incomplete {
-		t.Fatalf("sender: %s %q", got.Verdict, got.Error)
+	// The receiver's findings still reach the sender: it says it was
+	// stopped, in a result sent before it closed.
+	if got.Verdict != report.Incomplete || got.BytesVerified == 0 || !strings.Contains(got.Error, "interrupted") {
+		t.Fatalf("sender: %s %d %q", got.Verdict, got.BytesVerified, got.Error)
 	}
 }
 
@@ -488,5 +509,142 @@ func TestStalledReceiver(t *testing.T) {
 	got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 30, IdleTimeout: 300 * time.Millisecond}).Run(context.Background())
 	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "the peer read nothing for 300ms") {
 		t.Fatalf("verdict %s, error %q", got.Verdict, got.Error)
+	}
+}
+
+// hello dials addr, sends h and returns the connection and the reply.
+func hello(t *testing.T, addr string, h wire.Hello) (net.Conn, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := wire.EncodeHello(h)
+	c.Write(b)
+	_, p, err := wire.ReadFrame(c, wire.TypeReply)
+	if err == nil {
+		_, err = wire.DecodeReply(p)
+	}
+	return c, err
+}
+
+// TestTimedSenderDies: a timed stream's sender that dies has its stream
+// closed by its kernel exactly as a finished one does; without the
+// finish hello the receiver must not call what it got clean.
+func TestTimedSenderDies(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true})
+	h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: time.Hour}
+	c, err := hello(t, addr, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(make([]byte, 1<<20))
+	c.(*net.TCPConn).CloseWrite() // what exit(2) or kill -9 looks like
+	_, p, err := wire.ReadFrame(c, wire.TypeResult)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := wire.DecodeResult(p)
+	c.Close()
+	r := stop()[0]
+	for _, x := range []report.Report{res, r} {
+		if x.Verdict != report.Incomplete || x.BytesVerified != 1<<20 || !strings.Contains(x.Error, "without its sender saying it had finished") {
+			t.Fatalf("%s %d %q", x.Verdict, x.BytesVerified, x.Error)
+		}
+	}
+}
+
+// TestFinishCounts: a finish hello that declares more bytes than arrived
+// makes the stream short; the right count makes it clean.
+func TestFinishCounts(t *testing.T) {
+	for _, tc := range []struct {
+		declared int64
+		verdict  report.Verdict
+		err      string
+	}{{5000, report.Clean, ""}, {6000, report.Incomplete, "short stream: got 5000 of 6000 bytes"}, {4000, report.Incomplete, "received 5000 bytes, but the sender said it sent 4000"}} {
+		addr, stop := serve(t, ServerOptions{Once: true})
+		h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: time.Hour}
+		c, _ := hello(t, addr, h)
+		c.Write(make([]byte, 5000))
+		fin := wire.Hello{RunID: h.RunID, Direction: wire.Finish, Stream: 0, Bytes: tc.declared}
+		if fc, err := hello(t, addr, fin); err != nil {
+			t.Fatal(err)
+		} else {
+			fc.Close()
+		}
+		c.(*net.TCPConn).CloseWrite()
+		wire.ReadFrame(c, wire.TypeResult)
+		c.Close()
+		r := stop()[0]
+		if r.Verdict != tc.verdict || !strings.Contains(r.Error, tc.err) {
+			t.Fatalf("declared %d: %s %q", tc.declared, r.Verdict, r.Error)
+		}
+	}
+}
+
+// TestEarlyAbortAndLateStream: an abort that overtakes its run's streams
+// still marks the run; a stream arriving after its run ended is refused
+// rather than starting a second run of the same id.
+func TestEarlyAbortAndLateStream(t *testing.T) {
+	addr, stop, waitN := serveWatch(t, ServerOptions{})
+	id := "00112233445566ff"
+	if c, err := hello(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "signal: interrupt"}); err != nil {
+		t.Fatal(err)
+	} else {
+		c.Close()
+	}
+	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
+	c, err := hello(t, addr, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(make([]byte, 10))
+	wire.ReadFrame(c, wire.TypeResult)
+	c.Close()
+	waitN(1)
+	if _, err := hello(t, addr, h); err == nil || !strings.Contains(err.Error(), "has already ended") {
+		t.Fatalf("late stream: %v", err)
+	}
+	reps := stop()
+	if len(reps) != 1 || reps[0].Verdict != report.Incomplete || !strings.Contains(reps[0].Error, "the sender was interrupted: signal: interrupt") {
+		t.Fatalf("%+v", reps)
+	}
+}
+
+// TestCorruptHelloIsControlCorruption: a hello that fails its checksum is
+// refused as control-channel corruption, and the sender's report makes
+// that a corrupt verdict.
+func TestCorruptHelloIsControlCorruption(t *testing.T) {
+	addr, _ := serve(t, ServerOptions{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := wire.EncodeHello(wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10})
+	b[20] ^= 0x04
+	c.Write(b)
+	_, p, _ := wire.ReadFrame(c, wire.TypeReply)
+	c.Close()
+	var ref *wire.RefusedError
+	if _, err := wire.DecodeReply(p); !errors.As(err, &ref) || !strings.Contains(ref.ControlCorruption, "control channel corrupt: hello frame") {
+		t.Fatalf("reply %v", err)
+	}
+	addr = fakeReceiver(t, func(c net.Conn, h wire.Hello) {
+		b, _ := wire.EncodeReply(wire.Reply{Error: "handshake: " + ref.ControlCorruption, ControlCorruption: ref.ControlCorruption})
+		c.Write(b)
+	})
+	got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background())
+	if got.Verdict != report.Corrupt || !strings.Contains(got.ControlCorruption, "hello, as the receiver got it") {
+		t.Fatalf("%s %q", got.Verdict, got.ControlCorruption)
+	}
+}
+
+// TestRawProbe: a connection that sends nothing is no clean run.
+func TestRawProbe(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	c, _ := net.Dial("tcp", addr)
+	c.Close()
+	if r := stop()[0]; r.Verdict != report.Incomplete || !strings.Contains(r.Error, "no data received") {
+		t.Fatalf("%s %q", r.Verdict, r.Error)
 	}
 }

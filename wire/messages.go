@@ -15,19 +15,27 @@ import (
 // Direction says which end of a connection sends the pattern.
 type Direction string
 
-// The directions. Abort is a control connection that carries no stream:
-// it tells the listener that the dialer's run was interrupted.
+// The directions. Abort and Finish are control connections that carry no
+// stream: Abort tells the listener that the dialer's run was interrupted;
+// Finish, sent before a timed stream is half-closed, gives the number of
+// bytes its sender wrote (Bytes), so that a sender that died (whose
+// kernel closes the stream just as a finished one does) is not taken for
+// a finished one.
 const (
 	Forward Direction = "forward" // the dialing end sends, the listener verifies
 	Reverse Direction = "reverse" // the listener sends, the dialing end verifies
 	Abort   Direction = "abort"
+	Finish  Direction = "finish"
 )
 
 // Bounds on a Hello's fields.
 const (
 	MaxStreams  = 128
 	MaxDuration = 7 * 24 * time.Hour
-	runIDLen    = 16 // hex digits
+	// MinRate is the smallest rate cap: below it a stream's writes are so
+	// far apart that a peer's idle timeout would take it for dead.
+	MinRate  = 8000
+	runIDLen = 16 // hex digits
 )
 
 // Hello opens a connection: the dialing end's plan for this stream.
@@ -60,7 +68,13 @@ func (h *Hello) Validate() error {
 	if _, err := hex.DecodeString(h.RunID); err != nil {
 		return fmt.Errorf("hello: run id %q is not %d hex digits", h.RunID, runIDLen)
 	}
-	if h.Direction == Abort {
+	switch h.Direction {
+	case Abort:
+		return nil
+	case Finish:
+		if h.Stream < 0 || h.Stream >= MaxStreams || h.Bytes < 0 {
+			return fmt.Errorf("hello: finish of stream %d after %d bytes", h.Stream, h.Bytes)
+		}
 		return nil
 	}
 	switch {
@@ -78,8 +92,8 @@ func (h *Hello) Validate() error {
 		return fmt.Errorf("hello: duration %v out of range (0 to %v)", h.Duration, MaxDuration)
 	case h.Bytes == 0 && h.Duration == 0:
 		return errors.New("hello: neither a size nor a duration")
-	case h.Rate < 0:
-		return fmt.Errorf("hello: negative rate %d", h.Rate)
+	case h.Rate < 0 || h.Rate > 0 && h.Rate < MinRate:
+		return fmt.Errorf("hello: rate %d bit/s, want 0 (none) or at least %d", h.Rate, MinRate)
 	}
 	if _, err := pattern.Parse(h.Pattern, h.Seed); err != nil {
 		return fmt.Errorf("hello: %w", err)
@@ -101,13 +115,17 @@ func validFacts(f json.RawMessage) error {
 // Reply answers a Hello.
 type Reply struct {
 	// Error, when set, refuses the connection and says why.
-	Error   string          `json:"error,omitempty"`
-	Version string          `json:"zerocheck_version,omitempty"`
-	Facts   json.RawMessage `json:"facts,omitempty"`
+	Error string `json:"error,omitempty"`
+	// ControlCorruption is set with Error when the hello failed its
+	// checksum: the control channel was corrupted on its way here.
+	ControlCorruption string          `json:"control_corruption,omitempty"`
+	Version           string          `json:"zerocheck_version,omitempty"`
+	Facts             json.RawMessage `json:"facts,omitempty"`
 }
 
-// RefusedError is a listener's refusal of a Hello.
-type RefusedError struct{ Reason string }
+// RefusedError is a listener's refusal of a Hello. ControlCorruption is
+// set when the reason was a hello corrupted in transit.
+type RefusedError struct{ Reason, ControlCorruption string }
 
 func (e *RefusedError) Error() string { return "receiver refused the run: " + e.Reason }
 
@@ -141,7 +159,7 @@ func DecodeReply(payload []byte) (Reply, error) {
 		return Reply{}, fmt.Errorf("reply: %w", err)
 	}
 	if r.Error != "" {
-		return r, &RefusedError{Reason: r.Error}
+		return r, &RefusedError{Reason: r.Error, ControlCorruption: r.ControlCorruption}
 	}
 	return r, validFacts(r.Facts)
 }
