@@ -425,7 +425,7 @@ func (s *Server) report(r *run) {
 		}
 		h := r.hello
 		h.Stream = i
-		parts = append(parts, streamReport(h, "", fmt.Errorf("stream %d never connected (waited %v)", i, s.opt.StreamWait)))
+		parts = append(parts, streamReport(h, "unknown", fmt.Errorf("stream %d never connected (waited %v)", i, s.opt.StreamWait)))
 	}
 	abort := r.abort
 	s.mu.Unlock()

@@ -100,11 +100,18 @@ func (r idleReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// readFrame reads one frame of type want within d.
+// readFrame reads one frame of type want: a hello or reply (a few KiB)
+// within d, a result (up to 32 MiB, on links of any speed) with no gap
+// longer than d.
 func readFrame(c net.Conn, want wire.Type, d time.Duration) ([]byte, error) {
-	c.SetReadDeadline(time.Now().Add(d))
+	var r io.Reader = c
+	if want == wire.TypeResult {
+		r = idleReader{c, d}
+	} else {
+		c.SetReadDeadline(time.Now().Add(d))
+	}
 	defer c.SetReadDeadline(time.Time{})
-	t, p, err := wire.ReadFrame(c, want)
+	t, p, err := wire.ReadFrame(r, want)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("no %s from the peer within %v: %w", want, d, err)
