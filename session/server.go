@@ -28,6 +28,9 @@ type ServerOptions struct {
 	// Raw serves plain streams: no handshake, no result message; each
 	// connection is a run of its own, verified against Verify's pattern.
 	Raw bool
+	// RawBytes, when set, is each raw stream's planned size: a stream
+	// that ends before it is incomplete, and reading stops there.
+	RawBytes int64
 	// Once serves one run (all its streams) and refuses any other; Serve
 	// returns when that run has been reported.
 	Once bool
@@ -593,13 +596,25 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	case errors.Is(err, io.EOF):
 		err = nil // a stream of fewer than 4 bytes, whole
 	case err == nil:
-		err = receiver.Consume(ctx, in, v, 0)
+		limit := int64(0)
+		if s.opt.RawBytes > 0 {
+			limit = max(s.opt.RawBytes-v.Progress().Bytes, 1)
+		}
+		err = receiver.Consume(ctx, in, v, limit)
+	}
+	if got := v.Progress().Bytes; err == nil && s.opt.RawBytes > 0 && got != s.opt.RawBytes {
+		err = &receiver.ShortError{Got: got, Want: s.opt.RawBytes}
+	}
+	var short *receiver.ShortError
+	if errors.As(err, &short) {
+		err = &receiver.ShortError{Got: v.Progress().Bytes, Want: s.opt.RawBytes}
 	}
 	remove()
 	if err == nil && v.Progress().Bytes == 0 {
 		err = errors.New("no data received (a port probe, or a sender that stopped at once)")
 	}
 	rep := v.Result(err)
+	rep.BytesExpected = s.opt.RawBytes
 	rep.Role = "recv"
 	rep.Version = s.opt.Version
 	rep.LocalAddr = c.LocalAddr().String()

@@ -648,3 +648,22 @@ func TestRawProbe(t *testing.T) {
 		t.Fatalf("%s %q", r.Verdict, r.Error)
 	}
 }
+
+func TestRawPlannedSize(t *testing.T) {
+	for _, tc := range []struct {
+		send    int
+		verdict report.Verdict
+		err     string
+	}{{3, report.Incomplete, "short stream: got 3 of 5000 bytes"}, {4000, report.Incomplete, "short stream: got 4000 of 5000 bytes"}, {5000, report.Clean, ""}, {6000, report.Clean, ""}} {
+		addr, stop := serve(t, ServerOptions{Raw: true, Once: true, RawBytes: 5000, Verify: receiver.Options{Pattern: zeros}})
+		c, _ := net.Dial("tcp", addr)
+		c.Write(make([]byte, tc.send))
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+		c.Close()
+		r := stop()[0]
+		if r.Verdict != tc.verdict || r.Error != tc.err || r.BytesVerified != int64(min(tc.send, 5000)) {
+			t.Fatalf("sent %d: %s %d %q", tc.send, r.Verdict, r.BytesVerified, r.Error)
+		}
+	}
+}

@@ -24,6 +24,7 @@ func newRecv() *cobra.Command {
 	var pf patternFlags
 	var gap, maxRegions int
 	var noHost bool
+	var rawBytes sizeValue
 	cmd := &cobra.Command{
 		Use:   "recv [flags]",
 		Short: "Receive and verify zerocheck streams, one report per run",
@@ -44,9 +45,10 @@ With --raw there is no protocol: any plain stream is verified against
   zerocheck recv --raw --pattern zeros --once`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !o.server.Raw && (cmd.Flags().Changed("pattern") || cmd.Flags().Changed("seed")) {
-				return errors.New("--pattern and --seed are for --raw: without it each sender names its pattern")
+			if !o.server.Raw && (cmd.Flags().Changed("pattern") || cmd.Flags().Changed("seed") || cmd.Flags().Changed("bytes")) {
+				return errors.New("--pattern, --seed and --bytes are for --raw: without it each sender names its pattern and plan")
 			}
+			o.server.RawBytes = int64(rawBytes)
 			p, seed, err := pf.parse()
 			if err != nil {
 				return err
@@ -71,6 +73,7 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.StringVarP(&o.listen, "listen", "l", ":"+defaultPort, "address to listen on (\":7777\" is every IPv4 and IPv6 address)")
 	fl.BoolVar(&o.server.Once, "once", false, "serve one run, print its report and exit with its code")
 	fl.BoolVar(&o.server.Raw, "raw", false, "verify plain streams against --pattern: no handshake, no result message")
+	fl.Var(&rawBytes, "bytes", "with --raw: each stream's planned size; a shorter one is incomplete (exit 3)")
 	fl.BoolVar(&o.json, "json", false, "write each report as JSON")
 	fl.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&noHost, "no-hostinfo", false, "do not collect or send this host's facts")
