@@ -209,9 +209,10 @@ func (s *Server) flush() {
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	// An interrupt cuts blocked reads short, so that a stream ends, and
-	// its result still goes to the sender; the socket closes after.
-	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	// An interrupt cuts blocked reads and writes short, so that a stream
+	// ends and its result still goes to the sender (writeFrame sets a
+	// deadline of its own); the socket closes after.
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
 	defer stop()
 	if s.opt.Raw {
 		s.raw(ctx, c)

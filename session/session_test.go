@@ -667,3 +667,37 @@ func TestRawPlannedSize(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownDoesNotWaitForStalledPeers: stopping the server ends a
+// reverse stream blocked on a peer that reads nothing, and a forward
+// stream waiting for bytes, without waiting out their (hour-long) idle
+// timeouts.
+func TestShutdownDoesNotWaitForStalledPeers(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{IdleTimeout: time.Hour})
+	rev, err := hello(t, addr, wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Reverse, Pattern: "zeros", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rev.Close()
+	fwd, err := hello(t, addr, wire.Hello{RunID: "fedcba9876543210", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwd.Close()
+	time.Sleep(100 * time.Millisecond) // let the reverse stream fill the socket buffers
+	done := make(chan []report.Report)
+	go func() { done <- stop() }()
+	select {
+	case reps := <-done:
+		if len(reps) != 2 {
+			t.Fatalf("%d reports", len(reps))
+		}
+		for _, r := range reps {
+			if r.Verdict != report.Incomplete {
+				t.Fatalf("%s: %s %q", r.RunID, r.Verdict, r.Error)
+			}
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Serve did not return a minute after it was stopped")
+	}
+}
