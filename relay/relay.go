@@ -279,7 +279,7 @@ func (c *conn) sniff(up, down *dir) {
 	case wire.Reverse:
 		down.expect = wire.TypeReply
 		down.inj = c.injector()
-	case wire.Abort:
+	case wire.Abort, wire.Finish:
 	default:
 		c.s.logf("conn %d: hello with unknown direction %q: relaying untouched", c.id, dirn)
 	}

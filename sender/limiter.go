@@ -49,6 +49,7 @@ func (l *Limiter) Wait(ctx context.Context, n int, until time.Time) error {
 		return nil
 	}
 	if !until.IsZero() && time.Now().Add(d).After(until) {
+		l.refund(n) // not sent: the streams sharing the bucket may use it
 		return ErrPastDeadline
 	}
 	t := time.NewTimer(d)
@@ -76,4 +77,10 @@ func (l *Limiter) reserve(n int) time.Duration {
 		return 0
 	}
 	return time.Duration(-l.tokens / l.rate * float64(time.Second))
+}
+
+func (l *Limiter) refund(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tokens += float64(n)
 }

@@ -160,6 +160,8 @@ func (c *Client) Run(ctx context.Context) report.Report {
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted: %s (%w)", context.Cause(ctx), err)
+			// Some streams may have said hello: tell the receiver.
+			c.control(wire.Hello{RunID: id, Direction: wire.Abort, Reason: context.Cause(ctx).Error()}, abortWait)
 		}
 		parts := make([]report.Report, len(hellos))
 		for i, h := range hellos {
@@ -245,12 +247,17 @@ func runID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// dialer dials from --bind, if given.
-func (c *Client) dialer(timeout time.Duration) net.Dialer {
+// dialer dials from --bind, if given; with anyPort, from its address
+// but any port (a control connection beside a stream bound to a port).
+func (c *Client) dialer(timeout time.Duration, anyPort bool) net.Dialer {
 	d := net.Dialer{Timeout: timeout}
 	if c.opt.Bind != "" {
 		// Checked by NewClient.
-		d.LocalAddr, _ = net.ResolveTCPAddr("tcp", c.opt.Bind)
+		a, _ := net.ResolveTCPAddr("tcp", c.opt.Bind)
+		if anyPort {
+			a.Port = 0
+		}
+		d.LocalAddr = a
 	}
 	return d
 }
@@ -258,7 +265,7 @@ func (c *Client) dialer(timeout time.Duration) net.Dialer {
 // dial opens n connections, calling opened (when set) on each as it comes
 // up; any failure fails the run before a byte of the pattern is sent.
 func (c *Client) dial(ctx context.Context, n int, opened func(int, net.Conn) error) ([]net.Conn, error) {
-	d := c.dialer(c.opt.HandshakeTimeout)
+	d := c.dialer(c.opt.HandshakeTimeout, false)
 	conns := make([]net.Conn, 0, n)
 	for i := range n {
 		conn, err := d.DialContext(ctx, "tcp", c.opt.Addr)
@@ -281,7 +288,7 @@ func (c *Client) dial(ctx context.Context, n int, opened func(int, net.Conn) err
 // control sends an abort or finish hello on a connection of its own,
 // from the run's address, and waits for the receiver's answer.
 func (c *Client) control(h wire.Hello, wait time.Duration) error {
-	d := c.dialer(wait)
+	d := c.dialer(wait, true)
 	conn, err := d.Dial("tcp", c.opt.Addr)
 	if err != nil {
 		return err
@@ -294,7 +301,7 @@ func (c *Client) control(h wire.Hello, wait time.Duration) error {
 	}
 	var p []byte
 	if err == nil {
-		p, err = readFrame(conn, wire.TypeReply, wait)
+		p, err = readFrame(conn, wire.TypeReply, wait, nil)
 	}
 	if err == nil {
 		_, err = wire.DecodeReply(p)
@@ -309,7 +316,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *s
 	dir := string(h.Direction)
 	// The hello went out when the connection came up.
 	var reply wire.Reply
-	p, err := readFrame(conn, wire.TypeReply, c.opt.HandshakeTimeout)
+	p, err := readFrame(conn, wire.TypeReply, c.opt.HandshakeTimeout, nil)
 	if err == nil {
 		reply, err = wire.DecodeReply(p)
 	}
@@ -350,7 +357,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *s
 		// The receiver may have stopped and said why in a result before
 		// it closed: take its findings if they are there.
 		closeWrite(conn)
-		out.rep = result(conn, h, dir, n, time.Second, c.maxRegions())
+		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions())
 		out.rep.Error = joinText(fmt.Sprintf("sending after %d bytes: %v", n, err), out.rep.Error)
 		out.rep.SetVerdict()
 		return out
@@ -360,6 +367,12 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *s
 		// half-close, so that the receiver can tell it from a death.
 		fin := wire.Hello{RunID: h.RunID, Direction: wire.Finish, Stream: h.Stream, Bytes: n}
 		if ferr := c.control(fin, min(wait, c.opt.HandshakeTimeout)); ferr != nil {
+			// The receiver may have recorded the finish all the same: a
+			// reset, not a clean close, makes sure it calls the stream
+			// what this end does.
+			if tc, ok := conn.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
 			out.rep = streamReport(h, dir, fmt.Errorf("telling the receiver that stream %d finished: %w", h.Stream, ferr))
 			return out
 		}
@@ -368,7 +381,9 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *s
 		out.rep = streamReport(h, dir, fmt.Errorf("closing after %d bytes: %w", n, err))
 		return out
 	}
-	out.rep = result(conn, h, dir, n, wait, c.maxRegions())
+	// An interrupt does not cut this read short: the receiver's findings
+	// are what the interrupted run's report is for.
+	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions())
 	if out.rep.Hosts.Local != nil {
 		// The receiver's facts as the stream ended: with counter deltas.
 		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
@@ -440,7 +455,7 @@ func (c *Client) RunRaw(ctx context.Context) (int64, error) {
 // refusal, when it sent one: a protocol receiver answers a raw sender
 // with a Reply that says why before it closes.
 func refusal(conn net.Conn, err error) error {
-	p, rerr := readFrame(conn, wire.TypeReply, 200*time.Millisecond)
+	p, rerr := readFrame(conn, wire.TypeReply, 200*time.Millisecond, nil)
 	if rerr == nil {
 		var ref *wire.RefusedError
 		if _, rerr = wire.DecodeReply(p); errors.As(rerr, &ref) {

@@ -65,22 +65,47 @@ type Server struct {
 	// reports counts run reports under way outside any session (the
 	// stream-wait timer's), so that Serve returns only after them.
 	reports sync.WaitGroup
-	// recent remembers ended runs (a late stream must not start a second
-	// run of the same id) and aborts that arrived before their run.
-	recent map[string]tomb
+	// ended remembers reported runs, so that a late stream does not
+	// start a second run of the same id; early remembers aborts that
+	// arrived before their run. Kept apart, so that a flood of aborts
+	// (anyone can send one) cannot push out the runs really served.
+	ended, early recent
+}
+
+// recent is a bounded first-in first-out memory of run ids.
+type recent struct {
+	ids   map[string]tomb
+	order []string
 }
 
 // tomb is what the server remembers of a run it has not got, or no
 // longer has.
 type tomb struct {
-	at     time.Time
 	peerIP string
-	ended  bool
 	abort  string
 }
 
-// maxRecent bounds the remembered runs; entries live two stream waits.
+// maxRecent bounds each memory of run ids.
 const maxRecent = 4096
+
+func (r *recent) add(id string, t tomb) {
+	if r.ids == nil {
+		r.ids = map[string]tomb{}
+	}
+	if _, ok := r.ids[id]; !ok {
+		if len(r.order) >= maxRecent {
+			delete(r.ids, r.order[0])
+			r.order = r.order[1:]
+		}
+		r.order = append(r.order, id)
+	}
+	r.ids[id] = t
+}
+
+func (r *recent) get(id string) (tomb, bool) {
+	t, ok := r.ids[id]
+	return t, ok
+}
 
 // run is one run's state at the server, guarded by Server.mu.
 type run struct {
@@ -121,7 +146,7 @@ func NewServer(opt ServerOptions) (*Server, error) {
 	if opt.Log == nil {
 		opt.Log = func(string, ...any) {}
 	}
-	return &Server{opt: opt, runs: map[string]*run{}, once: make(chan struct{}), recent: map[string]tomb{}}, nil
+	return &Server{opt: opt, runs: map[string]*run{}, once: make(chan struct{})}, nil
 }
 
 func cmpOr[T int | time.Duration](v, def T) T {
@@ -218,7 +243,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.raw(ctx, c)
 		return
 	}
-	p, err := readFrame(c, wire.TypeHello, s.opt.HandshakeTimeout)
+	p, err := readFrame(c, wire.TypeHello, s.opt.HandshakeTimeout, nil)
 	var h wire.Hello
 	if err == nil {
 		h, err = wire.DecodeHello(p)
@@ -282,10 +307,10 @@ func (s *Server) join(h wire.Hello, c net.Conn) (*run, error) {
 	defer s.mu.Unlock()
 	r := s.runs[h.RunID]
 	if r == nil {
-		t, known := s.recent[h.RunID]
-		if known && t.ended {
+		if _, ended := s.ended.get(h.RunID); ended {
 			return nil, fmt.Errorf("run %s has already ended", h.RunID)
 		}
+		t, known := s.early.get(h.RunID)
 		if s.opt.Once && s.onceRun {
 			return nil, errors.New("busy: this receiver serves one run (--once)")
 		}
@@ -357,28 +382,14 @@ func (s *Server) control(h wire.Hello, c net.Conn) error {
 	if h.Reason != "" {
 		why += ": " + truncate(h.Reason)
 	}
+	_, ended := s.ended.get(h.RunID)
 	switch {
 	case r != nil && !r.ended:
 		r.abort = why
-	case r == nil:
-		s.remember(h.RunID, tomb{peerIP: ip, abort: why})
+	case r == nil && !ended:
+		s.early.add(h.RunID, tomb{peerIP: ip, abort: why})
 	}
 	return nil
-}
-
-// remember keeps t for a run id, within maxRecent entries.
-func (s *Server) remember(id string, t tomb) {
-	t.at = time.Now()
-	if len(s.recent) >= maxRecent {
-		for k, x := range s.recent {
-			if time.Since(x.at) > 2*s.opt.StreamWait {
-				delete(s.recent, k)
-			}
-		}
-	}
-	if len(s.recent) < maxRecent {
-		s.recent[id] = t
-	}
 }
 
 func (s *Server) waitOver(r *run) {
@@ -420,7 +431,7 @@ func (s *Server) report(r *run) {
 	r.timer.Stop()
 	s.mu.Lock()
 	delete(s.runs, r.id)
-	s.remember(r.id, tomb{peerIP: r.peerIP, ended: true})
+	s.ended.add(r.id, tomb{peerIP: r.peerIP})
 	parts := make([]report.Report, 0, len(r.results))
 	for i, x := range r.results {
 		if x != nil {
@@ -524,7 +535,7 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 		// Stopping: end the stream here and still take the peer's
 		// findings, briefly.
 		closeWrite(c)
-		rep := result(c, h, report.Reverse, n, abortWait, s.maxRegions())
+		rep := result(c, h, report.Reverse, n, abortWait, nil, s.maxRegions())
 		rep.Error = joinText("the receiver was stopped", rep.Error)
 		rep.SetVerdict()
 		return rep
@@ -535,7 +546,7 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 	if err != nil {
 		return streamReport(h, report.Reverse, fmt.Errorf("sending after %d bytes: %w", n, err))
 	}
-	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, s.maxRegions())
+	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, ctx, s.maxRegions())
 }
 
 func (s *Server) maxRegions() int { return cmpOr(s.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }
@@ -550,8 +561,10 @@ func closeWrite(c net.Conn) error {
 // result reads the verifying end's report of a stream this end sent n
 // bytes of. What it keeps of the peer's regions is bounded as this end's
 // own verifier is bounded (maxRegions, the default capture).
-func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, maxRegions int) report.Report {
-	p, err := readFrame(c, wire.TypeResult, wait)
+//
+// With gaps, wait bounds each gap in the frame; without, the whole read.
+func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, gaps context.Context, maxRegions int) report.Report {
+	p, err := readFrame(c, wire.TypeResult, wait, gaps)
 	var rep report.Report
 	if err == nil {
 		rep, err = wire.DecodeResult(p)
@@ -591,7 +604,7 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 		return
 	}
 	remove := s.live.add(counter{v: v})
-	in := idleReader{c, s.opt.IdleTimeout}
+	in := idleReader{c, s.opt.IdleTimeout, ctx}
 	err = s.rawStart(c, in, v)
 	switch {
 	case errors.Is(err, io.EOF):
@@ -599,9 +612,11 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	case err == nil:
 		limit := int64(0)
 		if s.opt.RawBytes > 0 {
-			limit = max(s.opt.RawBytes-v.Progress().Bytes, 1)
+			limit = s.opt.RawBytes - v.Progress().Bytes
 		}
-		err = receiver.Consume(ctx, in, v, limit)
+		if s.opt.RawBytes == 0 || limit > 0 {
+			err = receiver.Consume(ctx, in, v, limit)
+		}
 	}
 	if got := v.Progress().Bytes; err == nil && s.opt.RawBytes > 0 && got != s.opt.RawBytes {
 		err = &receiver.ShortError{Got: got, Want: s.opt.RawBytes}
@@ -637,12 +652,16 @@ var errProtocolPeer = errors.New("the sender speaks the zerocheck protocol but t
 // protocol hello the pattern does not explain. io.EOF means the stream
 // ended in them.
 func (s *Server) rawStart(c net.Conn, in idleReader, v *receiver.Verifier) error {
-	var head [len(wire.Magic)]byte
-	n, err := io.ReadFull(in, head[:])
+	var buf [len(wire.Magic)]byte
+	head := buf[:]
+	if s.opt.RawBytes > 0 && s.opt.RawBytes < int64(len(head)) {
+		head = head[:s.opt.RawBytes]
+	}
+	n, err := io.ReadFull(in, head)
 	if n > 0 {
 		want := make([]byte, n)
 		s.opt.Verify.Pattern.Fill(want, 0)
-		if n == len(head) && string(head[:]) == wire.Magic && string(want) != wire.Magic {
+		if string(head[:n]) == wire.Magic && string(want) != wire.Magic {
 			s.opt.Log("refused %s: %v", c.RemoteAddr(), errProtocolPeer)
 			if b, e := wire.EncodeReply(wire.Reply{Error: errProtocolPeer.Error(), Version: s.opt.Version}); e == nil {
 				writeFrame(c, b, time.Second)

@@ -84,14 +84,21 @@ func (c counter) progress() Progress {
 
 // idleReader fails a read that waits longer than d for its first byte:
 // a peer that vanished without a FIN or RST must not hold a session.
+// Once stop (if set) is done, reads fail at once: a shutdown's deadline
+// must not be replaced by a fresh idle one.
 type idleReader struct {
-	c net.Conn
-	d time.Duration
+	c    net.Conn
+	d    time.Duration
+	stop context.Context
 }
 
 func (r idleReader) Read(b []byte) (int, error) {
 	if err := r.c.SetReadDeadline(time.Now().Add(r.d)); err != nil {
 		return 0, err
+	}
+	if r.stop != nil && r.stop.Err() != nil {
+		// The canceller's deadline may have come before ours.
+		r.c.SetReadDeadline(time.Now())
 	}
 	n, err := r.c.Read(b)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -100,13 +107,13 @@ func (r idleReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// readFrame reads one frame of type want: a hello or reply (a few KiB)
-// within d, a result (up to 32 MiB, on links of any speed) with no gap
-// longer than d.
-func readFrame(c net.Conn, want wire.Type, d time.Duration) ([]byte, error) {
+// readFrame reads one frame of type want within d. With gaps set, d
+// bounds each gap instead: a result (up to 32 MiB) may take as long as a
+// slow link needs while bytes keep coming, until gaps is done.
+func readFrame(c net.Conn, want wire.Type, d time.Duration, gaps context.Context) ([]byte, error) {
 	var r io.Reader = c
-	if want == wire.TypeResult {
-		r = idleReader{c, d}
+	if gaps != nil {
+		r = idleReader{c, d, gaps}
 	} else {
 		c.SetReadDeadline(time.Now().Add(d))
 	}
@@ -251,7 +258,7 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 		return streamReport(h, dir, err), err
 	}
 	remove := live.add(counter{v: v})
-	err = receiver.Consume(ctx, idleReader{conn, idle}, v, h.Bytes)
+	err = receiver.Consume(ctx, idleReader{conn, idle, ctx}, v, h.Bytes)
 	remove()
 	if err == nil && check != nil {
 		err = check(v.Progress().Bytes)
