@@ -34,7 +34,8 @@ type Stream struct {
 	Bytes int64
 	// Deadline, when set, is the planned end of a timed stream: reaching
 	// it ends the stream without error. It needs a writer with
-	// SetWriteDeadline (a net.Conn) to cut a blocked write short.
+	// SetWriteDeadline (a net.Conn) to cut a blocked write short; with
+	// one, cancelling the context cuts a blocked write short too.
 	Deadline time.Time
 	// Stall, when set, fails a write that makes no progress for this long
 	// (a peer that stopped reading). It needs SetWriteDeadline too.
@@ -69,6 +70,11 @@ func (s *Stream) Run(ctx context.Context, w io.Writer) (int64, error) {
 	}
 	buf := make([]byte, size)
 	dl, _ := w.(deadliner)
+	if dl != nil {
+		// Cancelling cuts a blocked write short, as it cuts the loop.
+		stop := context.AfterFunc(ctx, func() { dl.SetWriteDeadline(time.Now()) })
+		defer stop()
+	}
 	timed := dl != nil && (!s.Deadline.IsZero() || s.Stall > 0)
 	var sent int64
 	for s.Bytes < 0 || sent < s.Bytes {
@@ -101,8 +107,8 @@ func (s *Stream) Run(ctx context.Context, w io.Writer) (int64, error) {
 			if err := dl.SetWriteDeadline(d); err != nil {
 				return sent, err
 			}
-			// A canceller may cut writes short with a deadline of its own
-			// (context.AfterFunc); if it ran before ours, ours replaced it.
+			// The cancel's deadline (above) may have come before ours,
+			// which replaced it.
 			if err := ctx.Err(); err != nil {
 				return sent, err
 			}

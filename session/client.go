@@ -336,18 +336,12 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *s
 		return out
 	}
 
-	st := &sender.Stream{Pattern: c.opt.Pattern, Bytes: h.Bytes, Stall: c.opt.IdleTimeout, Limiter: lim}
-	if h.Bytes == 0 {
-		st.Bytes = -1
-		st.Deadline = time.Now().Add(h.Duration)
-	}
-	// The interrupt cuts a blocked write short; the stream then ends as
-	// planned streams do, with a half-close and the receiver's result.
-	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
+	// An interrupt ends the stream as planned streams end, with a
+	// half-close and the receiver's result.
+	st := newStream(c.opt.Pattern, h.Bytes, h.Duration, c.opt.IdleTimeout, lim)
 	remove := c.live.add(counter{s: st})
 	n, err := st.Run(ctx, conn)
 	remove()
-	stop()
 	wait := c.opt.IdleTimeout
 	if ctx.Err() != nil {
 		wait = abortWait
@@ -422,13 +416,7 @@ func (c *Client) RunRaw(ctx context.Context) (int64, error) {
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
-			st := &sender.Stream{Pattern: c.opt.Pattern, Bytes: c.opt.share(i), Stall: c.opt.IdleTimeout, Limiter: limiter}
-			if c.opt.Bytes == 0 {
-				st.Bytes = -1
-				st.Deadline = time.Now().Add(c.opt.Duration)
-			}
-			stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Now()) })
-			defer stop()
+			st := newStream(c.opt.Pattern, c.opt.share(i), c.opt.Duration, c.opt.IdleTimeout, limiter)
 			remove := c.live.add(counter{s: st})
 			sent[i], errs[i] = st.Run(ctx, conn)
 			remove()
@@ -457,10 +445,7 @@ func (c *Client) RunRaw(ctx context.Context) (int64, error) {
 func refusal(conn net.Conn, err error) error {
 	p, rerr := readFrame(conn, wire.TypeReply, 200*time.Millisecond, nil)
 	if rerr == nil {
-		var ref *wire.RefusedError
-		if _, rerr = wire.DecodeReply(p); errors.As(rerr, &ref) {
-			return fmt.Errorf("%w (%v)", err, rerr)
-		}
+		_, rerr = wire.DecodeReply(p)
 	}
 	var ref *wire.RefusedError
 	if errors.As(rerr, &ref) {

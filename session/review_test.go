@@ -39,19 +39,9 @@ func TestLateAbortKeepsEndedRun(t *testing.T) {
 	addr, stop, waitN := serveWatch(t, ServerOptions{StreamWait: 200 * time.Millisecond})
 	id := "00112233445566ff"
 	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
-	c, err := hello(t, addr, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Write(make([]byte, 10))
-	wire.ReadFrame(c, wire.TypeResult)
-	c.Close()
+	stream(t, addr, h, make([]byte, 10))
 	waitN(1)
-	if c, err := hello(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "late"}); err != nil {
-		t.Fatal(err)
-	} else {
-		c.Close()
-	}
+	control(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "late"})
 	c2, err := hello(t, addr, h)
 	if err == nil {
 		c2.Write(make([]byte, 10))
@@ -73,11 +63,7 @@ func TestAbortFloodKeepsEndedRuns(t *testing.T) {
 		t.Skip("4096 connections")
 	}
 	for i := range maxRecent {
-		c, err := hello(t, addr, wire.Hello{RunID: fmt.Sprintf("%016x", i+1<<40), Direction: wire.Abort})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
+		control(t, addr, wire.Hello{RunID: fmt.Sprintf("%016x", i+1<<40), Direction: wire.Abort})
 	}
 	id := "00112233445566ff"
 	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}

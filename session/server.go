@@ -523,11 +523,7 @@ func (s *Server) finished(r *run, stream int, got int64) error {
 // send serves a reverse stream: this end sends, the peer verifies and
 // answers with its report.
 func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p pattern.Pattern) report.Report {
-	st := &sender.Stream{Pattern: p, Bytes: h.Bytes, Stall: s.opt.IdleTimeout, Limiter: r.limiter}
-	if h.Bytes == 0 {
-		st.Bytes = -1
-		st.Deadline = time.Now().Add(h.Duration)
-	}
+	st := newStream(p, h.Bytes, h.Duration, s.opt.IdleTimeout, r.limiter)
 	remove := s.live.add(counter{s: st})
 	n, err := st.Run(ctx, c)
 	remove()

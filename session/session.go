@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
+	"github.com/zerocheck/zerocheck/pattern"
 	"github.com/zerocheck/zerocheck/receiver"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/sender"
@@ -280,4 +281,15 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 		err = writeFrame(conn, b, wait)
 	}
 	return rep, err
+}
+
+// newStream is a stream of bytes bytes or, when bytes is 0, of d from
+// now; it fails if its peer takes nothing for stall.
+func newStream(p pattern.Pattern, bytes int64, d, stall time.Duration, lim *sender.Limiter) *sender.Stream {
+	st := &sender.Stream{Pattern: p, Bytes: bytes, Stall: stall, Limiter: lim}
+	if bytes == 0 {
+		st.Bytes = -1
+		st.Deadline = time.Now().Add(d)
+	}
+	return st
 }

@@ -528,6 +528,30 @@ func hello(t *testing.T, addr string, h wire.Hello) (net.Conn, error) {
 	return c, err
 }
 
+// stream sends data on a stream accepted with h, then reads its result;
+// it fails the test if the receiver refuses the hello.
+func stream(t *testing.T, addr string, h wire.Hello, data []byte) {
+	t.Helper()
+	c, err := hello(t, addr, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(data)
+	wire.ReadFrame(c, wire.TypeResult)
+}
+
+// control sends an abort or finish hello and fails the test if the
+// receiver refuses it.
+func control(t *testing.T, addr string, h wire.Hello) {
+	t.Helper()
+	c, err := hello(t, addr, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
 // TestTimedSenderDies: a timed stream's sender that dies has its stream
 // closed by its kernel exactly as a finished one does; without the
 // finish hello the receiver must not call what it got clean.
@@ -566,12 +590,7 @@ func TestFinishCounts(t *testing.T) {
 		h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: time.Hour}
 		c, _ := hello(t, addr, h)
 		c.Write(make([]byte, 5000))
-		fin := wire.Hello{RunID: h.RunID, Direction: wire.Finish, Stream: 0, Bytes: tc.declared}
-		if fc, err := hello(t, addr, fin); err != nil {
-			t.Fatal(err)
-		} else {
-			fc.Close()
-		}
+		control(t, addr, wire.Hello{RunID: h.RunID, Direction: wire.Finish, Stream: 0, Bytes: tc.declared})
 		c.(*net.TCPConn).CloseWrite()
 		wire.ReadFrame(c, wire.TypeResult)
 		c.Close()
@@ -588,19 +607,9 @@ func TestFinishCounts(t *testing.T) {
 func TestEarlyAbortAndLateStream(t *testing.T) {
 	addr, stop, waitN := serveWatch(t, ServerOptions{})
 	id := "00112233445566ff"
-	if c, err := hello(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "signal: interrupt"}); err != nil {
-		t.Fatal(err)
-	} else {
-		c.Close()
-	}
+	control(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "signal: interrupt"})
 	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
-	c, err := hello(t, addr, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Write(make([]byte, 10))
-	wire.ReadFrame(c, wire.TypeResult)
-	c.Close()
+	stream(t, addr, h, make([]byte, 10))
 	waitN(1)
 	if _, err := hello(t, addr, h); err == nil || !strings.Contains(err.Error(), "has already ended") {
 		t.Fatalf("late stream: %v", err)

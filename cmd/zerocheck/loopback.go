@@ -36,6 +36,9 @@ you test a pair of hosts.`,
 			if o.client, err = f.client(cmd, "127.0.0.1:0"); err != nil {
 				return err
 			}
+			if _, err := session.NewClient(o.client); err != nil {
+				return err
+			}
 			validated(cmd)
 			return runLoopback(cmd, o)
 		},

@@ -93,7 +93,8 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	fl.DurationVar(&f.idle, "idle-timeout", session.DefaultIdleTimeout, "fail a stream whose peer sends or takes nothing for this long")
 }
 
-// client turns the flags into validated client options for addr.
+// client turns the flags into client options for addr; the command adds
+// its own and has session.NewClient check the whole.
 func (f *runFlags) client(cmd *cobra.Command, addr string) (session.ClientOptions, error) {
 	p, seed, err := f.pattern.parse()
 	if err != nil {
@@ -121,9 +122,5 @@ func (f *runFlags) client(cmd *cobra.Command, addr string) (session.ClientOption
 	if !f.noHost {
 		o.Host = session.LiveHost
 	}
-	if err := o.Verify.Validate(); err != nil {
-		return o, err
-	}
-	_, err = session.NewClient(o)
-	return o, err
+	return o, o.Verify.Validate()
 }

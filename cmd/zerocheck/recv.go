@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 
@@ -136,7 +137,7 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 // report and log lines.
 type lockedWriter struct {
 	mu *sync.Mutex
-	w  interface{ Write([]byte) (int, error) }
+	w  io.Writer
 }
 
 func (l *lockedWriter) Write(b []byte) (int, error) {
