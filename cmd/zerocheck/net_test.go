@@ -478,3 +478,19 @@ func TestRecvSurvivesFileLimit(t *testing.T) {
 		t.Fatalf("recv exit %d: %s", code, r.stderr())
 	}
 }
+
+func TestWithPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"hostB": "hostB:7777", "hostB:9000": "hostB:9000", "10.0.0.2": "10.0.0.2:7777",
+		"::1": "[::1]:7777", "[::1]": "[::1]:7777", "[::1]:9000": "[::1]:9000",
+	} {
+		if got, err := withPort(in); err != nil || got != want {
+			t.Errorf("withPort(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "[]"} {
+		if _, err := withPort(bad); err == nil {
+			t.Errorf("withPort(%q) accepted", bad)
+		}
+	}
+}

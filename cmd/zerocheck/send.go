@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,10 +74,11 @@ func withPort(addr string) (string, error) {
 	if _, _, err := net.SplitHostPort(addr); err == nil {
 		return addr, nil
 	}
-	if addr == "" {
+	host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]") // [::1] alone
+	if host == "" {
 		return "", errors.New("empty address")
 	}
-	return net.JoinHostPort(addr, defaultPort), nil
+	return net.JoinHostPort(host, defaultPort), nil
 }
 
 func runSend(cmd *cobra.Command, o sendOptions) error {
