@@ -127,3 +127,24 @@ func TestHostTextQuotesControlCharacters(t *testing.T) {
 		t.Fatalf("hostname not shown quoted:\n%s", b.String())
 	}
 }
+
+func TestEndpoints(t *testing.T) {
+	named := func(n string) *hostinfo.Facts { return &hostinfo.Facts{Hostname: n} }
+	for _, tc := range []struct {
+		name       string
+		r          Report
+		send, recv string
+	}{
+		{"send by names", Report{Role: "send", Hosts: Hosts{Local: named("a"), Peer: named("b")}, LocalAddr: "10.0.0.1:5000", PeerAddr: "10.0.0.2:7777"}, "a", "b"},
+		{"recv by names", Report{Role: "recv", Hosts: Hosts{Local: named("b"), Peer: named("a")}}, "a", "b"},
+		{"recv by addresses", Report{Role: "recv", LocalAddr: "10.0.0.2:7777", PeerAddr: "[fd00::1]:40000"}, "fd00::1", "10.0.0.2"},
+		{"unknown hostname falls back to the address", Report{Role: "send", Hosts: Hosts{Local: named(hostinfo.Unknown)}, LocalAddr: "10.0.0.1:5000", PeerAddr: "10.0.0.2:7777"}, "10.0.0.1", "10.0.0.2"},
+		{"loopback", Report{Role: "loopback", Hosts: Hosts{Local: named("a"), Peer: named("a")}}, "a", "a"},
+		{"verify", Report{Role: "verify", Hosts: Hosts{Local: named("a")}}, "", "a"},
+	} {
+		s, r := tc.r.Endpoints()
+		if s != tc.send || r != tc.recv {
+			t.Errorf("%s: Endpoints() = %q, %q; want %q, %q", tc.name, s, r, tc.send, tc.recv)
+		}
+	}
+}
