@@ -41,8 +41,10 @@ const (
 // Write replaces the file at path with what write writes, atomically: a
 // reader of path sees the old content or the new, never a mix or a part.
 // The file gets mode perm exactly (the umask does not apply). On any error,
-// including one returned by write, the target is left as it was, the temp
-// file is removed, and the error names path.
+// including one returned by write (or a panic in it), the temp file is
+// removed, the error names path, and the target is left as it was; but
+// for a failed sync of the directory after the rename, when the new file
+// is in place and may yet be lost to a power cut.
 func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 	tmp, err := writeTemp(filepath.Dir(path), filepath.Base(path), perm, write)
 	if err != nil {
