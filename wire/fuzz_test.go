@@ -3,10 +3,12 @@ package wire_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +23,11 @@ func seedFrames(tb testing.TB) [][]byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	abort, err := wire.EncodeHello(wire.Hello{RunID: runID, Direction: wire.Abort, Reason: "interrupted"})
+	abort, err := wire.EncodeHello(wire.Hello{RunID: runID, Direction: wire.Abort, Reason: "interrupted", Nonce: nonce})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	finish, err := wire.EncodeHello(wire.Hello{RunID: runID, Direction: wire.Finish, Stream: 1, Bytes: 1 << 30, Nonce: nonce})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -42,7 +48,47 @@ func seedFrames(tb testing.TB) [][]byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return [][]byte{hello, abort, accept, refuse, result, cleanResult, handFrame(wire.TypeHello, nil)}
+	proof, err := wire.EncodeReply(wire.Reply{Version: "v2", Proof: wire.Sign(testToken, wire.Listener, listenerNonce, wire.Payload(hello))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	challenges := challengeSeeds(tb)
+	auths := authSeeds(tb)
+	return append([][]byte{hello, abort, finish, accept, refuse, proof, result, cleanResult, handFrame(wire.TypeHello, nil)},
+		append(challenges, auths...)...)
+}
+
+// challengeSeeds returns real challenge frames.
+func challengeSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	var frames [][]byte
+	for _, c := range []wire.Challenge{
+		{Nonce: listenerNonce, Auth: wire.AuthNone},
+		{Nonce: listenerNonce, Auth: wire.AuthHMAC},
+		{Nonce: strings.ToUpper(nonce), Auth: wire.AuthHMAC},
+	} {
+		b, err := wire.EncodeChallenge(c)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		frames = append(frames, b)
+	}
+	return frames
+}
+
+// authSeeds returns real auth frames: a MAC, an upper-case one, none.
+func authSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	mac := wire.Sign(testToken, wire.Dialer, listenerNonce, testHello)
+	var frames [][]byte
+	for _, a := range []wire.Auth{{MAC: mac}, {MAC: strings.ToUpper(mac)}, {}} {
+		b, err := wire.EncodeAuth(a)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		frames = append(frames, b)
+	}
+	return frames
 }
 
 func FuzzReadFrame(f *testing.F) {
@@ -55,9 +101,13 @@ func FuzzReadFrame(f *testing.F) {
 		bad[len(bad)/2] ^= 0x10 // corrupt
 		f.Add(bad)
 	}
-	f.Add(header(1, byte(wire.TypeResult), 0, 0, wire.MaxResult))
-	f.Add(header(1, byte(wire.TypeHello), 0, 0, 0x6edd0b51))
-	f.Add(header(2, byte(wire.TypeHello), 0, 0, 0))
+	f.Add(header(v, byte(wire.TypeResult), 0, 0, wire.MaxResult))
+	f.Add(header(v, byte(wire.TypeHello), 0, 0, 0x6edd0b51))
+	f.Add(header(v, byte(wire.TypeChallenge), 0, 0, wire.MaxChallenge+1))
+	f.Add(header(v, byte(wire.TypeAuth), 0, 0, wire.MaxAuth))
+	f.Add(header(v, 6, 0, 0, 0))
+	f.Add(header(v-1, byte(wire.TypeHello), 0, 0, 0)) // the previous version
+	f.Add(header(v+1, byte(wire.TypeHello), 0, 0, 0))
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 	f.Add(make([]byte, 12))
 	f.Add([]byte("ZC"))
@@ -145,8 +195,9 @@ func checkReadError(t *testing.T, data []byte, want wire.Type, err error) {
 func FuzzDecodeHello(f *testing.F) {
 	for _, h := range []wire.Hello{
 		validForward(),
-		{RunID: runID, Stream: 3, Streams: 4, Direction: wire.Reverse, Pattern: "hex:deadbeef", Seed: 7, Duration: time.Minute, Rate: 1e9, Facts: json.RawMessage(`null`)},
-		{RunID: runID, Direction: wire.Abort, Reason: "interrupted"},
+		{RunID: runID, Stream: 3, Streams: 4, Direction: wire.Reverse, Pattern: "hex:deadbeef", Seed: 7, Duration: time.Minute, Rate: 1e9, Facts: json.RawMessage(`null`), Nonce: nonce},
+		{RunID: runID, Direction: wire.Abort, Reason: "interrupted", Nonce: strings.ToUpper(nonce)},
+		{RunID: runID, Direction: wire.Finish, Stream: 2, Bytes: 77, Nonce: nonce},
 	} {
 		b, err := wire.EncodeHello(h)
 		if err != nil {
@@ -154,8 +205,10 @@ func FuzzDecodeHello(f *testing.F) {
 		}
 		f.Add(payloadOf(f, b, wire.TypeHello))
 	}
-	f.Add([]byte(`{"run_id":"0123456789abcdef","direction":"forward","streams":1,"pattern":"zeros","bytes":1,"facts":{"a" : [1, "<&>"]}, "new":1}`))
-	f.Add([]byte(`{"run_id":"0123456789abcdef","direction":"abort","facts":[1]}`))
+	f.Add([]byte(`{"run_id":"0123456789abcdef","direction":"forward","streams":1,"pattern":"zeros","bytes":1,"facts":{"a" : [1, "<&>"]}, "new":1,"nonce":"` + nonce + `"}`))
+	f.Add([]byte(`{"run_id":"0123456789abcdef","direction":"abort","facts":[1],"nonce":"` + nonce + `"}`))
+	f.Add([]byte(`{"run_id":"0123456789abcdef","direction":"abort"}`)) // no nonce: a version-1 abort
+	f.Add(testHello)
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		h, err := wire.DecodeHello(payload)
@@ -218,6 +271,7 @@ func FuzzDecodeReply(f *testing.F) {
 	for _, r := range []wire.Reply{
 		{Version: "v1", Facts: json.RawMessage(`{"hostname":"beta"}`)},
 		{Error: "disk full", Version: "v1"},
+		{Version: "v2", Proof: wire.Sign(testToken, wire.Listener, listenerNonce, testHello)},
 		{},
 	} {
 		b, err := wire.EncodeReply(r)
@@ -305,6 +359,124 @@ func FuzzDecodeResult(f *testing.F) {
 		b2, err := wire.EncodeResult(r2)
 		if err != nil || !bytes.Equal(b, b2) {
 			t.Fatalf("second encoding differs: %v\n%s\n%s", err, p, payloadOf(t, b2, wire.TypeResult))
+		}
+	})
+}
+
+// payloadMutations returns seeds for the challenge and auth decoders:
+// each payload as is and changed in the ways a peer or the fuzzer might.
+func payloadMutations(payloads [][]byte) [][]byte {
+	var out [][]byte
+	for _, p := range payloads {
+		out = append(out, p,
+			append(bytes.Clone(p), '}'),                        // a stray closer
+			append(bytes.Clone(p), " {}"...),                   // a second value
+			p[:len(p)-1],                                       // cut short
+			bytes.Replace(p, []byte(`":"`), []byte(`":"0`), 1), // one digit more
+			bytes.ToUpper(p),                                   // key names and values in upper case
+		)
+		bad := bytes.Clone(p)
+		bad[len(bad)/2] ^= 0x01 // one bit flipped
+		out = append(out, bad)
+	}
+	return out
+}
+
+func FuzzDecodeChallenge(f *testing.F) {
+	var payloads [][]byte
+	for _, fr := range challengeSeeds(f) {
+		payloads = append(payloads, payloadOf(f, fr, wire.TypeChallenge))
+	}
+	for _, p := range payloadMutations(payloads) {
+		f.Add(p)
+	}
+	f.Add([]byte(`{"nonce":"` + listenerNonce + `","auth":"hmac-sha1"}`))
+	f.Add([]byte(`{"nonce":"` + listenerNonce[:63] + `","auth":"none","x":[1]}`))
+	f.Add([]byte(`{"auth":"none","nonce":"` + listenerNonce + `","nonce":"00"}`))
+	f.Add([]byte(`{"Nonce":"` + listenerNonce + `","AUTH":"none"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		c, err := wire.DecodeChallenge(payload)
+		if err != nil {
+			if c != (wire.Challenge{}) {
+				t.Fatalf("error %v with a challenge %+v", err, c)
+			}
+			return
+		}
+		if b, err := hex.DecodeString(c.Nonce); err != nil || len(b) != 32 {
+			t.Fatalf("accepted nonce %q", c.Nonce)
+		}
+		if c.Auth != wire.AuthNone && c.Auth != wire.AuthHMAC {
+			t.Fatalf("accepted auth %q", c.Auth)
+		}
+		b, err := wire.EncodeChallenge(c)
+		if err != nil {
+			t.Fatalf("EncodeChallenge of an accepted challenge: %v", err)
+		}
+		p := payloadOf(t, b, wire.TypeChallenge)
+		if !bytes.Equal(p, wire.Payload(b)) {
+			t.Fatalf("Payload %q, ReadFrame %q", wire.Payload(b), p)
+		}
+		c2, err := wire.DecodeChallenge(p)
+		if err != nil {
+			t.Fatalf("re-encoded challenge %s refused: %v", p, err)
+		}
+		if c2 != c {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", c2, c)
+		}
+		if b2, err := wire.EncodeChallenge(c2); err != nil || !bytes.Equal(b2, b) {
+			t.Fatalf("second encoding differs: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeAuth(f *testing.F) {
+	var payloads [][]byte
+	for _, fr := range authSeeds(f) {
+		payloads = append(payloads, payloadOf(f, fr, wire.TypeAuth))
+	}
+	for _, p := range payloadMutations(payloads) {
+		f.Add(p)
+	}
+	mac := wire.Sign(testToken, wire.Dialer, listenerNonce, testHello)
+	f.Add([]byte(`{"mac":"` + mac[:62] + `"}`))
+	f.Add([]byte(`{"mac":"` + mac + `","mac":""}`))
+	f.Add([]byte(`{"MAC":"` + mac + `","x":{"y":[null]}}`))
+	f.Add([]byte(`{"mac":null}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		a, err := wire.DecodeAuth(payload)
+		if err != nil {
+			if a != (wire.Auth{}) {
+				t.Fatalf("error %v with an auth %+v", err, a)
+			}
+			return
+		}
+		if b, err := hex.DecodeString(a.MAC); err != nil || len(b) != 0 && len(b) != 32 {
+			t.Fatalf("accepted mac %q", a.MAC)
+		}
+		// An accepted MAC verifies exactly when it is the right one, in
+		// either case.
+		if got, want := wire.Verify(testToken, wire.Dialer, listenerNonce, testHello, a.MAC), strings.EqualFold(a.MAC, mac); got != want {
+			t.Fatalf("Verify(%q) = %v, want %v", a.MAC, got, want)
+		}
+		b, err := wire.EncodeAuth(a)
+		if err != nil {
+			t.Fatalf("EncodeAuth of an accepted auth: %v", err)
+		}
+		p := payloadOf(t, b, wire.TypeAuth)
+		if !bytes.Equal(p, wire.Payload(b)) {
+			t.Fatalf("Payload %q, ReadFrame %q", wire.Payload(b), p)
+		}
+		a2, err := wire.DecodeAuth(p)
+		if err != nil {
+			t.Fatalf("re-encoded auth %s refused: %v", p, err)
+		}
+		if a2 != a {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", a2, a)
+		}
+		if b2, err := wire.EncodeAuth(a2); err != nil || !bytes.Equal(b2, b) {
+			t.Fatalf("second encoding differs: %v", err)
 		}
 	})
 }

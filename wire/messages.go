@@ -58,6 +58,9 @@ type Hello struct {
 	Version string `json:"zerocheck_version,omitempty"`
 	// Facts are the dialing host's facts (hostinfo.Facts as JSON).
 	Facts json.RawMessage `json:"facts,omitempty"`
+	// Nonce is the dialer's fresh nonce: the listener's proof covers it,
+	// so a recorded proof cannot answer another connection.
+	Nonce string `json:"nonce"`
 }
 
 // Validate checks every field a listener acts on.
@@ -67,6 +70,9 @@ func (h *Hello) Validate() error {
 	}
 	if _, err := hex.DecodeString(h.RunID); err != nil {
 		return fmt.Errorf("hello: run id %q is not %d hex digits", h.RunID, runIDLen)
+	}
+	if err := validNonce(h.Nonce); err != nil {
+		return fmt.Errorf("hello: %w", err)
 	}
 	switch h.Direction {
 	case Abort:
@@ -121,6 +127,12 @@ type Reply struct {
 	ControlCorruption string          `json:"control_corruption,omitempty"`
 	Version           string          `json:"zerocheck_version,omitempty"`
 	Facts             json.RawMessage `json:"facts,omitempty"`
+	// Proof is the listener's signature (see Sign, role Listener) when it
+	// checked a token: the dialer's evidence that it reached a receiver
+	// holding the token too. It covers the handshake only; the Result
+	// that follows is protected by its CRC32C, against corruption, not
+	// against a forger in the path.
+	Proof string `json:"proof,omitempty"`
 }
 
 // RefusedError is a listener's refusal of a Hello. ControlCorruption is

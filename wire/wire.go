@@ -30,7 +30,7 @@ const Magic = "ZCHK"
 
 // Version is the protocol version this package speaks. A peer with
 // another version is refused with a VersionError.
-const Version = 1
+const Version = 2
 
 // HeaderSize and TrailerSize frame every payload.
 const (
@@ -50,6 +50,10 @@ const (
 	TypeReply Type = 2
 	// TypeResult carries the verifying end's report of one stream.
 	TypeResult Type = 3
+	// TypeChallenge answers a Hello with a nonce to sign (see Auth).
+	TypeChallenge Type = 4
+	// TypeAuth carries the dialer's signature of the challenge.
+	TypeAuth Type = 5
 )
 
 func (t Type) String() string {
@@ -60,6 +64,10 @@ func (t Type) String() string {
 		return "reply"
 	case TypeResult:
 		return "result"
+	case TypeChallenge:
+		return "challenge"
+	case TypeAuth:
+		return "auth"
 	}
 	return fmt.Sprintf("type %d", uint8(t))
 }
@@ -68,9 +76,11 @@ func (t Type) String() string {
 // (a few KiB); a result carries up to --max-regions regions with their
 // captured bytes.
 const (
-	MaxHello  = 64 << 10
-	MaxReply  = 64 << 10
-	MaxResult = 32 << 20
+	MaxHello     = 64 << 10
+	MaxReply     = 64 << 10
+	MaxResult    = 32 << 20
+	MaxChallenge = 1 << 10
+	MaxAuth      = 1 << 10
 )
 
 // Max returns the payload bound of type t, 0 for an unknown type.
@@ -82,6 +92,10 @@ func Max(t Type) int {
 		return MaxReply
 	case TypeResult:
 		return MaxResult
+	case TypeChallenge:
+		return MaxChallenge
+	case TypeAuth:
+		return MaxAuth
 	}
 	return 0
 }

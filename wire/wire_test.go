@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +23,15 @@ import (
 	"github.com/zerocheck/zerocheck/wire"
 )
 
-var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult}
+var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth}
+
+// v is the version byte of hand-built headers: the version under test,
+// so that these tests stay true when the protocol version is bumped.
+// Version errors are tested with other versions (see headerErrors).
+const v byte = wire.Version
+
+// unknownTypes are type numbers no frame has.
+var unknownTypes = []wire.Type{0, 6, 7, 9, 255}
 
 // crcTable is built here, independently of the package under test.
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -36,7 +45,7 @@ func header(version, typ, r0, r1 byte, length uint32) []byte {
 
 // handFrame builds a frame by hand: header, payload, CRC32C of both.
 func handFrame(t wire.Type, payload []byte) []byte {
-	b := header(1, byte(t), 0, 0, uint32(len(payload)))
+	b := header(v, byte(t), 0, 0, uint32(len(payload)))
 	b = append(b, payload...)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
@@ -83,8 +92,11 @@ func TestTypeStringAndMax(t *testing.T) {
 		{wire.TypeHello, "hello", 64 << 10},
 		{wire.TypeReply, "reply", 64 << 10},
 		{wire.TypeResult, "result", 32 << 20},
+		{wire.TypeChallenge, "challenge", 1 << 10},
+		{wire.TypeAuth, "auth", 1 << 10},
 		{0, "type 0", 0},
-		{4, "type 4", 0},
+		{6, "type 6", 0},
+		{7, "type 7", 0},
 		{9, "type 9", 0},
 		{255, "type 255", 0},
 	} {
@@ -95,11 +107,13 @@ func TestTypeStringAndMax(t *testing.T) {
 			t.Errorf("Max(%d) = %d, want %d", uint8(c.t), got, c.max)
 		}
 	}
-	if wire.HeaderSize != 12 || wire.TrailerSize != 4 || wire.Magic != "ZCHK" || wire.Version != 1 {
+	// A deliberate version bump changes this line and the golden frames
+	// of TestFrameLayout, nothing else.
+	if wire.HeaderSize != 12 || wire.TrailerSize != 4 || wire.Magic != "ZCHK" || wire.Version != 2 {
 		t.Errorf("constants changed: header %d trailer %d magic %q version %d", wire.HeaderSize, wire.TrailerSize, wire.Magic, wire.Version)
 	}
-	if wire.TypeHello != 1 || wire.TypeReply != 2 || wire.TypeResult != 3 {
-		t.Errorf("type numbers changed: %d %d %d", wire.TypeHello, wire.TypeReply, wire.TypeResult)
+	if wire.TypeHello != 1 || wire.TypeReply != 2 || wire.TypeResult != 3 || wire.TypeChallenge != 4 || wire.TypeAuth != 5 {
+		t.Errorf("type numbers changed: %d %d %d %d %d", wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth)
 	}
 }
 
@@ -128,7 +142,7 @@ func TestFrameLayout(t *testing.T) {
 				if len(got) != 12+len(p)+4 {
 					t.Fatalf("frame of %d bytes for a %d-byte payload", len(got), len(p))
 				}
-				if string(got[:4]) != "ZCHK" || got[4] != 1 || got[5] != byte(typ) || got[6] != 0 || got[7] != 0 {
+				if string(got[:4]) != "ZCHK" || got[4] != v || got[5] != byte(typ) || got[6] != 0 || got[7] != 0 {
 					t.Fatalf("header % x", got[:8])
 				}
 				if n := binary.BigEndian.Uint32(got[8:12]); n != uint32(len(p)) {
@@ -146,12 +160,41 @@ func TestFrameLayout(t *testing.T) {
 			})
 		}
 	}
-	// A known vector: an empty hello. CRC32C("ZCHK\x01\x01\0\0\0\0\0\0")
-	// computed independently.
-	got := mustAppend(t, wire.TypeHello, nil)
-	want := handFrame(wire.TypeHello, nil)
-	if !bytes.Equal(got, want) {
-		t.Fatalf("empty hello % x, want % x", got, want)
+	// Golden frames of version 2, byte for byte. The CRC32C trailers were
+	// computed outside Go, with a bitwise Python CRC32C (reflected
+	// polynomial 0x82F63B78, init and final xor 0xFFFFFFFF, checked
+	// against the standard check value CRC32C("123456789") = 0xE3069283)
+	// over header and payload:
+	//
+	//	def crc32c(data):
+	//	    crc = 0xFFFFFFFF
+	//	    for b in data:
+	//	        crc ^= b
+	//	        for _ in range(8):
+	//	            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+	//	    return crc ^ 0xFFFFFFFF
+	//
+	// They fail at a version bump: recompute them then.
+	for _, c := range []struct {
+		typ     wire.Type
+		payload string
+		hex     string
+	}{
+		{wire.TypeHello, "", "5a43484b0201000000000000840fd0dd"},
+		{wire.TypeReply, "{}", "5a43484b02020000000000027b7d57451c45"},
+		{wire.TypeChallenge, "", "5a43484b020400000000000049ec39c4"},
+		{wire.TypeAuth, "{}", "5a43484b02050000000000027b7d9025d25f"},
+	} {
+		want, err := hex.DecodeString(c.hex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustAppend(t, c.typ, []byte(c.payload)); !bytes.Equal(got, want) {
+			t.Errorf("%v frame of %q: % x, want % x", c.typ, c.payload, got, want)
+		}
+		if got := handFrame(c.typ, []byte(c.payload)); !bytes.Equal(got, want) {
+			t.Errorf("hand-built %v frame of %q: % x, want % x (handFrame or the golden frame is wrong)", c.typ, c.payload, got, want)
+		}
 	}
 }
 
@@ -165,6 +208,11 @@ func TestAppendFrameAppends(t *testing.T) {
 	}
 	if !bytes.HasPrefix(b, prefix) {
 		t.Fatal("prefix lost")
+	}
+	// The golden reply frame of TestFrameLayout (CRC32C computed in
+	// Python).
+	if want := "5a43484b02020000000000027b7d57451c45"; hex.EncodeToString(b[len(prefix):]) != want {
+		t.Fatalf("appended frame % x, want %s", b[len(prefix):], want)
 	}
 	if want := handFrame(wire.TypeReply, []byte("{}")); !bytes.Equal(b[len(prefix):], want) {
 		t.Fatalf("appended frame % x, want % x", b[len(prefix):], want)
@@ -281,7 +329,7 @@ func TestAppendFrameTooLarge(t *testing.T) {
 			t.Errorf("%v: AppendFrame of exactly %d bytes: %v", typ, max, err)
 		}
 	}
-	for _, typ := range []wire.Type{0, 4, 9, 255} {
+	for _, typ := range unknownTypes {
 		if _, err := wire.AppendFrame(nil, typ, nil); !errors.Is(err, wire.ErrTooLarge) {
 			t.Errorf("AppendFrame of unknown %v: %v, want an ErrTooLarge refusal", typ, err)
 		}
@@ -291,7 +339,7 @@ func TestAppendFrameTooLarge(t *testing.T) {
 func TestParseHeader(t *testing.T) {
 	for _, typ := range allTypes {
 		for _, n := range []uint32{0, 1, 1000, uint32(wire.Max(typ))} {
-			h, err := wire.ParseHeader(header(1, byte(typ), 0, 0, n))
+			h, err := wire.ParseHeader(header(v, byte(typ), 0, 0, n))
 			if err != nil {
 				t.Errorf("%v length %d: %v", typ, n, err)
 				continue
@@ -302,11 +350,11 @@ func TestParseHeader(t *testing.T) {
 		}
 	}
 	// Longer input: only the first 12 bytes count.
-	if h, err := wire.ParseHeader(append(header(1, 2, 0, 0, 7), "trailing"...)); err != nil || h != (wire.Header{Type: wire.TypeReply, Length: 7}) {
+	if h, err := wire.ParseHeader(append(header(v, 2, 0, 0, 7), "trailing"...)); err != nil || h != (wire.Header{Type: wire.TypeReply, Length: 7}) {
 		t.Errorf("header with trailing bytes: %+v %v", h, err)
 	}
 	for n := range 12 {
-		if _, err := wire.ParseHeader(header(1, 1, 0, 0, 0)[:n]); err != io.ErrUnexpectedEOF {
+		if _, err := wire.ParseHeader(header(v, 1, 0, 0, 0)[:n]); err != io.ErrUnexpectedEOF {
 			t.Errorf("ParseHeader of %d bytes: %v, want io.ErrUnexpectedEOF", n, err)
 		}
 	}
@@ -330,7 +378,7 @@ func isVersion(peer int) func(*testing.T, error) {
 		if ve.Peer != peer {
 			t.Fatalf("VersionError.Peer = %d, want %d", ve.Peer, peer)
 		}
-		want := fmt.Sprintf("peer speaks zerocheck protocol version %d, this zerocheck speaks 1: run the same zerocheck release on both hosts", peer)
+		want := fmt.Sprintf("peer speaks zerocheck protocol version %d, this zerocheck speaks %d: run the same zerocheck release on both hosts", peer, wire.Version)
 		if err.Error() != want {
 			t.Fatalf("error %q, want %q", err, want)
 		}
@@ -366,23 +414,43 @@ func isTooLarge(typ wire.Type, n uint32) func(*testing.T, error) {
 
 func headerErrors() []headerError {
 	cases := []headerError{
-		{"version 2", header(2, 1, 0, 0, 0), isVersion(2)},
-		{"version 0", header(0, 1, 0, 0, 0), isVersion(0)},
-		{"version 255", header(255, 3, 0, 0, 10), isVersion(255)},
-		// The version is checked before anything else that may change.
-		{"version 2 unknown type", header(2, 9, 1, 1, math.MaxUint32), isVersion(2)},
-		{"unknown type 9", header(1, 9, 0, 0, 0), isMessage("protocol error: unknown frame type 9")},
-		{"unknown type 0", header(1, 0, 0, 0, 0), isMessage("protocol error: unknown frame type 0")},
-		{"unknown type 4", header(1, 4, 0, 0, 0), isMessage("protocol error: unknown frame type 4")},
-		{"unknown type 255", header(1, 255, 0, 0, 5), isMessage("protocol error: unknown frame type 255")},
-		{"reserved first", header(1, 1, 1, 0, 0), isMessage("protocol error: reserved header bytes 0x01 0x00 are not zero")},
-		{"reserved second", header(1, 2, 0, 0x80, 0), isMessage("protocol error: reserved header bytes 0x00 0x80 are not zero")},
-		{"reserved both", header(1, 3, 0xff, 0xff, 0), isMessage("protocol error: reserved header bytes 0xff 0xff are not zero")},
+		// The version is checked before anything else that may change:
+		// a version-1 peer's frames are version errors, whatever their
+		// type (its types 1 to 3 and the new 4 and 5 alike).
+		{"version 1 unknown type", header(1, 9, 1, 1, math.MaxUint32), isVersion(1)},
+		{"version 1 challenge", header(1, byte(wire.TypeChallenge), 0, 0, math.MaxUint32), isVersion(1)},
+		{"version 1 auth", header(1, byte(wire.TypeAuth), 0, 0, 0), isVersion(1)},
+		{"next version unknown type", header(v+1, 6, 1, 1, math.MaxUint32), isVersion(int(v + 1))},
+		{"reserved first", header(v, 1, 1, 0, 0), isMessage("protocol error: reserved header bytes 0x01 0x00 are not zero")},
+		{"reserved second", header(v, 2, 0, 0x80, 0), isMessage("protocol error: reserved header bytes 0x00 0x80 are not zero")},
+		{"reserved both", header(v, 3, 0xff, 0xff, 0), isMessage("protocol error: reserved header bytes 0xff 0xff are not zero")},
+		{"reserved challenge", header(v, 4, 0, 1, 0), isMessage("protocol error: reserved header bytes 0x00 0x01 are not zero")},
+		{"reserved auth", header(v, 5, 2, 0, 0), isMessage("protocol error: reserved header bytes 0x02 0x00 are not zero")},
+	}
+	// Other versions: 1, the previous one (before challenge and auth), 0,
+	// 3, the next one, and 255; whichever equals the version under test
+	// is left out, so that these stay true at a bump.
+	seen := map[byte]bool{v: true}
+	for i, ver := range []byte{v - 1, v + 1, 0, 1, 3, 255} {
+		if seen[ver] {
+			continue
+		}
+		seen[ver] = true
+		typ := allTypes[i%len(allTypes)]
+		cases = append(cases, headerError{fmt.Sprintf("version %d", ver), header(ver, byte(typ), 0, 0, 10), isVersion(int(ver))})
+	}
+	// Unknown types, the first one past auth (6) included; the type is
+	// checked before the reserved bytes and the length.
+	for _, typ := range unknownTypes {
+		cases = append(cases,
+			headerError{fmt.Sprintf("unknown type %d", typ), header(v, byte(typ), 0, 0, 0), isMessage(fmt.Sprintf("protocol error: unknown frame type %d", typ))},
+			headerError{fmt.Sprintf("unknown type %d reserved length", typ), header(v, byte(typ), 1, 1, math.MaxUint32), isMessage(fmt.Sprintf("protocol error: unknown frame type %d", typ))},
+		)
 	}
 	for _, typ := range allTypes {
 		for _, n := range []uint32{uint32(wire.Max(typ)) + 1, 0x6edd0b51, 0xffffffff, 1 << 31} {
 			cases = append(cases, headerError{
-				fmt.Sprintf("%v length %#x", typ, n), header(1, byte(typ), 0, 0, n), isTooLarge(typ, n),
+				fmt.Sprintf("%v length %#x", typ, n), header(v, byte(typ), 0, 0, n), isTooLarge(typ, n),
 			})
 		}
 	}
@@ -540,13 +608,15 @@ func TestPayloadCutShort(t *testing.T) {
 				t.Errorf("%v cut at %d: %q, want %q", typ, cut, err, want)
 			}
 		}
-		// A header claiming more than is sent, then EOF.
-		h := header(1, byte(typ), 0, 0, 5000)
+		// A header claiming more than is sent, then EOF. The claim stays
+		// within the bound (1 KiB for challenge and auth).
+		claim := min(5000, wire.Max(typ))
+		h := header(v, byte(typ), 0, 0, uint32(claim))
 		_, _, err := wire.ReadFrame(bytes.NewReader(append(h, "short"...)), typ)
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("%v claiming 5000: %v, want io.ErrUnexpectedEOF", typ, err)
-		} else if want := fmt.Sprintf("%v frame cut short after 5 of 5004 bytes: unexpected EOF", typ); err.Error() != want {
-			t.Errorf("%v claiming 5000: %q, want %q", typ, err, want)
+			t.Errorf("%v claiming %d: %v, want io.ErrUnexpectedEOF", typ, claim, err)
+		} else if want := fmt.Sprintf("%v frame cut short after 5 of %d bytes: unexpected EOF", typ, claim+4); err.Error() != want {
+			t.Errorf("%v claiming %d: %q, want %q", typ, claim, err, want)
 		}
 	}
 }
@@ -700,7 +770,7 @@ func TestUnexpectedType(t *testing.T) {
 	}
 	// The type is checked before the payload is read: a Result where a
 	// Hello is expected fails even when its length is the Result bound.
-	r := bytes.NewReader(header(1, byte(wire.TypeResult), 0, 0, wire.MaxResult))
+	r := bytes.NewReader(header(v, byte(wire.TypeResult), 0, 0, wire.MaxResult))
 	if _, _, err := wire.ReadFrame(r, wire.TypeHello); !errors.As(err, new(*wire.UnexpectedError)) {
 		t.Fatalf("big Result where a Hello is expected: %v", err)
 	}
@@ -729,12 +799,14 @@ func TestClaimedLengthCostsLittle(t *testing.T) {
 		{wire.TypeResult, wire.MaxResult, 100, 1 << 20},
 		{wire.TypeHello, wire.MaxHello, 0, 1 << 20},
 		{wire.TypeReply, wire.MaxReply, 0, 1 << 20},
+		{wire.TypeChallenge, wire.MaxChallenge, 0, 64 << 10},
+		{wire.TypeAuth, wire.MaxAuth, 10, 64 << 10},
 		// Growing with what arrives: 256 KiB sent costs a few times that,
 		// not 32 MiB.
 		{wire.TypeResult, wire.MaxResult, 256 << 10, 2 << 20},
 	} {
 		t.Run(fmt.Sprintf("%v/%d/%d", c.typ, c.claim, c.sent), func(t *testing.T) {
-			data := append(header(1, byte(c.typ), 0, 0, c.claim), make([]byte, c.sent)...)
+			data := append(header(v, byte(c.typ), 0, 0, c.claim), make([]byte, c.sent)...)
 			var err error
 			n := allocated(func() {
 				_, _, err = wire.ReadFrame(bytes.NewReader(data), c.typ)
@@ -754,6 +826,9 @@ func TestClaimedLengthCostsLittle(t *testing.T) {
 
 const runID = "0123456789abcdef"
 
+// nonce is a valid dialer nonce: 64 hex digits.
+const nonce = "0f1e2d3c4b5a69788796a5b4c3d2e1f00123456789abcdeffedcba9876543210"
+
 func validForward() wire.Hello {
 	return wire.Hello{
 		RunID:     runID,
@@ -765,6 +840,7 @@ func validForward() wire.Hello {
 		Bytes:     1 << 30,
 		Version:   "v1.2.3",
 		Facts:     json.RawMessage(`{"hostname":"alpha","kernel":{"release":"6.8.0"}}`),
+		Nonce:     nonce,
 	}
 }
 
@@ -779,9 +855,15 @@ func TestHelloValidate(t *testing.T) {
 		{"reverse", func(h *wire.Hello) {
 			h.Direction, h.Stream, h.Streams, h.Bytes, h.Duration, h.Rate = wire.Reverse, 3, 4, 0, 10*time.Second, 1e9
 		}, ""},
-		{"abort only run id", func(h *wire.Hello) { *h = wire.Hello{RunID: runID, Direction: wire.Abort} }, ""},
+		{"abort only run id and nonce", func(h *wire.Hello) { *h = wire.Hello{RunID: runID, Direction: wire.Abort, Nonce: nonce} }, ""},
 		{"abort ignores bad fields", func(h *wire.Hello) {
-			*h = wire.Hello{RunID: "ABCDEF0123456789", Direction: wire.Abort, Streams: -1, Stream: 500, Seed: math.MaxUint64, Bytes: -1, Pattern: "sine", Facts: json.RawMessage(`[1]`), Reason: "interrupted"}
+			*h = wire.Hello{RunID: "ABCDEF0123456789", Direction: wire.Abort, Streams: -1, Stream: 500, Seed: math.MaxUint64, Bytes: -1, Pattern: "sine", Facts: json.RawMessage(`[1]`), Reason: "interrupted", Nonce: nonce}
+		}, ""},
+		{"finish", func(h *wire.Hello) {
+			*h = wire.Hello{RunID: runID, Direction: wire.Finish, Stream: 127, Bytes: 1 << 40, Nonce: nonce}
+		}, ""},
+		{"finish ignores plan fields", func(h *wire.Hello) {
+			h.Direction, h.Stream, h.Streams, h.Pattern, h.Facts = wire.Finish, 3, 0, "sine", json.RawMessage(`[1]`)
 		}, ""},
 		{"upper-case run id", func(h *wire.Hello) { h.RunID = "0123456789ABCDEF" }, ""},
 		{"128 streams", func(h *wire.Hello) { h.Streams, h.Stream = 128, 127 }, ""},
@@ -799,7 +881,7 @@ func TestHelloValidate(t *testing.T) {
 		{"run id empty", func(h *wire.Hello) { h.RunID = "" }, `hello: run id "" is not 16 hex digits`},
 		{"run id non-hex", func(h *wire.Hello) { h.RunID = "0123456789abcdeg" }, `hello: run id "0123456789abcdeg" is not 16 hex digits`},
 		{"run id spaces", func(h *wire.Hello) { h.RunID = "0123456789abcd  " }, `hello: run id "0123456789abcd  " is not 16 hex digits`},
-		{"abort bad run id", func(h *wire.Hello) { *h = wire.Hello{RunID: "xyz", Direction: wire.Abort} }, `hello: run id "xyz" is not 16 hex digits`},
+		{"abort bad run id", func(h *wire.Hello) { *h = wire.Hello{RunID: "xyz", Direction: wire.Abort, Nonce: nonce} }, `hello: run id "xyz" is not 16 hex digits`},
 		{"unknown direction", func(h *wire.Hello) { h.Direction = "sideways" }, `hello: unknown direction "sideways"`},
 		{"empty direction", func(h *wire.Hello) { h.Direction = "" }, `hello: unknown direction ""`},
 		{"direction case", func(h *wire.Hello) { h.Direction = "Forward" }, `hello: unknown direction "Forward"`},
@@ -857,11 +939,102 @@ func TestHelloValidate(t *testing.T) {
 	}
 }
 
+// TestHelloNonce checks that every hello, abort and finish included,
+// needs a nonce of exactly 64 hex digits.
+func TestHelloNonce(t *testing.T) {
+	hellos := map[string]wire.Hello{
+		"forward": validForward(),
+		"reverse": {RunID: runID, Stream: 1, Streams: 2, Direction: wire.Reverse, Pattern: "zeros", Duration: time.Minute},
+		"abort":   {RunID: runID, Direction: wire.Abort, Reason: "interrupted"},
+		"finish":  {RunID: runID, Direction: wire.Finish, Stream: 0, Bytes: 1 << 20},
+	}
+	for _, c := range []struct {
+		name, nonce string
+		ok          bool
+	}{
+		{"valid", nonce, true},
+		{"upper case", strings.ToUpper(nonce), true},
+		{"zeros", strings.Repeat("0", 64), true},
+		{"missing", "", false},
+		{"short 63", nonce[:63], false},
+		{"short 62", nonce[:62], false},
+		{"short 32", nonce[:32], false},
+		{"long 65", nonce + "0", false},
+		{"long 66", nonce + "00", false},
+		{"long 128", nonce + nonce, false},
+		{"non-hex g", nonce[:63] + "g", false},
+		{"non-hex first", "x" + nonce[1:], false},
+		{"0x prefix", "0x" + nonce[2:], false},
+		{"0x prefix long", "0x" + nonce, false},
+		{"spaces", nonce[:62] + "  ", false},
+		{"leading space", " " + nonce[1:], false},
+		{"trailing newline", nonce[:63] + "\n", false},
+		{"base64 of 32 bytes", "DxotPEtaaXiHlqW0w9Lh8AEjRWeJq83v/ty6mHZUMhA=", false},
+		{"64 non-ascii", strings.Repeat("\u00e9", 32), false},
+	} {
+		for dir, h := range hellos {
+			t.Run(dir+"/"+c.name, func(t *testing.T) {
+				h.Nonce = c.nonce
+				err := h.Validate()
+				if c.ok {
+					if err != nil {
+						t.Fatalf("Validate: %v", err)
+					}
+				} else if err == nil || err.Error() != "hello: nonce is not 64 hex digits" {
+					t.Fatalf("Validate: %v, want %q", err, "hello: nonce is not 64 hex digits")
+				}
+				// The same through the wire.
+				b, err := wire.EncodeHello(h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := wire.DecodeHello(payloadOf(t, b, wire.TypeHello))
+				if c.ok {
+					if err != nil || got.Nonce != c.nonce {
+						t.Fatalf("DecodeHello: nonce %q, %v", got.Nonce, err)
+					}
+				} else if err == nil || err.Error() != "hello: nonce is not 64 hex digits" {
+					t.Fatalf("DecodeHello: %v, want the nonce refusal", err)
+				}
+			})
+		}
+	}
+	// A hello without a "nonce" key at all (a version-1 peer's hello in
+	// a version-2 frame) is refused, abort and finish too.
+	for dir, h := range hellos {
+		h.Nonce = nonce
+		b, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "nonce")
+		p, _ := json.Marshal(m)
+		if _, err := wire.DecodeHello(p); err == nil || err.Error() != "hello: nonce is not 64 hex digits" {
+			t.Errorf("%s hello without a nonce key: %v", dir, err)
+		}
+		// A wrong JSON type is a decode error.
+		m["nonce"] = json.RawMessage(`12`)
+		p, _ = json.Marshal(m)
+		if _, err := wire.DecodeHello(p); err == nil {
+			t.Errorf("%s hello with a numeric nonce accepted", dir)
+		}
+	}
+	// The run id is checked first: a hello with both wrong names the run
+	// id.
+	h := wire.Hello{RunID: "xyz", Direction: wire.Abort}
+	wantErrContains(t, h.Validate(), `hello: run id "xyz"`)
+}
+
 func TestHelloRoundTrip(t *testing.T) {
 	for _, h := range []wire.Hello{
 		validForward(),
-		{RunID: runID, Stream: 5, Streams: 8, Direction: wire.Reverse, Pattern: "hex:deadbeef", Seed: pattern.MaxSeed, Duration: wire.MaxDuration, Rate: 1 << 40},
-		{RunID: runID, Direction: wire.Abort, Reason: "interrupted <^C> & \"quoted\" \u2028"},
+		{RunID: runID, Stream: 5, Streams: 8, Direction: wire.Reverse, Pattern: "hex:deadbeef", Seed: pattern.MaxSeed, Duration: wire.MaxDuration, Rate: 1 << 40, Nonce: nonce},
+		{RunID: runID, Direction: wire.Abort, Reason: "interrupted <^C> & \"quoted\" \u2028", Nonce: nonce},
+		{RunID: runID, Direction: wire.Finish, Stream: 2, Bytes: 12345, Nonce: strings.ToUpper(nonce)},
 	} {
 		b, err := wire.EncodeHello(h)
 		if err != nil {
@@ -886,7 +1059,7 @@ func TestHelloRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(payloadOf(t, b, wire.TypeHello), &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"run_id", "stream", "streams", "direction", "pattern", "seed", "bytes", "duration_ns", "rate_bps", "zerocheck_version", "facts"} {
+	for _, k := range []string{"run_id", "stream", "streams", "direction", "pattern", "seed", "bytes", "duration_ns", "rate_bps", "zerocheck_version", "facts", "nonce"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("hello JSON lacks %q: %v", k, m)
 		}
@@ -930,6 +1103,10 @@ func TestDecodeHello(t *testing.T) {
 		{"invalid", valid[:10] + "\x01" + valid[10:], "hello: invalid character"},
 		{"invalid facts", obj + `,"facts":[1]}`, "facts are not a JSON object"},
 		{"null", `null`, `hello: run id "" is not 16 hex digits`},
+		{"nonce short", obj + `,"nonce":"ab"}`, "hello: nonce is not 64 hex digits"},
+		{"nonce empty", obj + `,"nonce":""}`, "hello: nonce is not 64 hex digits"},
+		{"nonce null", obj + `,"nonce":null}`, ""}, // null leaves the field as decoded before
+		{"nonce number", obj + `,"nonce":1}`, "hello: json: cannot unmarshal number"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h, err := wire.DecodeHello([]byte(c.payload))
@@ -964,12 +1141,10 @@ func TestDecodeHello(t *testing.T) {
 	}
 }
 
-// TestDecodeRejectsTrailingCloser covers a known bug: strict() tests for
-// trailing data with json.Decoder.More, which reports false when the next
-// byte is '}' or ']', so "<message>}" and "<message>]garbage" are accepted
-// although the package promises "one JSON value with nothing after it".
-// The subtests skip while the bug is present; they check the refusal once
-// it is fixed (then delete the skip).
+// TestDecodeRejectsTrailingCloser covers a fixed bug: json.Decoder.More
+// alone reports false when the next byte is '}' or ']', so "<message>}"
+// and "<message>]garbage" were accepted although the package promises
+// "one JSON value with nothing after it".
 func TestDecodeRejectsTrailingCloser(t *testing.T) {
 	hello := helloJSON(t)
 	rep, _ := json.Marshal(sampleReport())
@@ -982,6 +1157,8 @@ func TestDecodeRejectsTrailingCloser(t *testing.T) {
 		}{
 			{"hello", hello, func(p []byte) error { _, err := wire.DecodeHello(p); return err }, "hello: trailing data after the message"},
 			{"reply", `{"zerocheck_version":"1"}`, func(p []byte) error { _, err := wire.DecodeReply(p); return err }, "reply: trailing data after the message"},
+			{"challenge", `{"nonce":"` + nonce + `","auth":"none"}`, func(p []byte) error { _, err := wire.DecodeChallenge(p); return err }, "challenge: trailing data after the message"},
+			{"auth", `{"mac":"` + nonce + `"}`, func(p []byte) error { _, err := wire.DecodeAuth(p); return err }, "auth: trailing data after the message"},
 			{"result", string(rep), func(p []byte) error { _, err := wire.DecodeResult(p); return err }, "result: trailing data after the message"},
 		} {
 			t.Run(fmt.Sprintf("%s%q", c.name, suffix), func(t *testing.T) {
@@ -1002,6 +1179,7 @@ func TestReply(t *testing.T) {
 		{"accept", wire.Reply{Version: "v1"}, "", ""},
 		{"accept with facts", wire.Reply{Version: "v1", Facts: json.RawMessage(`{"hostname":"beta"}`)}, "", ""},
 		{"accept null facts", wire.Reply{Facts: json.RawMessage(`null`)}, "", ""},
+		{"accept with proof", wire.Reply{Version: "v2", Proof: strings.Repeat("ab", 32)}, "", ""},
 		{"refuse", wire.Reply{Error: "disk full", Version: "v1"}, "disk full", ""},
 		{"refuse with facts array", wire.Reply{Error: "busy", Facts: json.RawMessage(`[1]`)}, "busy", ""},
 		{"facts array", wire.Reply{Facts: json.RawMessage(`[1]`)}, "", "facts are not a JSON object"},
@@ -1062,6 +1240,15 @@ func TestReply(t *testing.T) {
 	// Unknown fields are accepted.
 	if r, err := wire.DecodeReply([]byte(`{"zerocheck_version":"v9","new_field":[1,2]}`)); err != nil || r.Version != "v9" {
 		t.Errorf("unknown field: %+v %v", r, err)
+	}
+	// The proof's name on the wire is a protocol; it is optional.
+	b, _ := wire.EncodeReply(wire.Reply{Proof: "00ff"})
+	if p := string(payloadOf(t, b, wire.TypeReply)); p != `{"proof":"00ff"}` {
+		t.Errorf("reply with a proof: %s", p)
+	}
+	b, _ = wire.EncodeReply(wire.Reply{Version: "v2"})
+	if p := string(payloadOf(t, b, wire.TypeReply)); p != `{"zerocheck_version":"v2"}` {
+		t.Errorf("reply without a proof: %s", p)
 	}
 }
 
@@ -1293,9 +1480,10 @@ func TestErrorMessages(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&wire.VersionError{Peer: 7}, "peer speaks zerocheck protocol version 7, this zerocheck speaks 1: run the same zerocheck release on both hosts"},
+		{&wire.VersionError{Peer: 7}, fmt.Sprintf("peer speaks zerocheck protocol version 7, this zerocheck speaks %d: run the same zerocheck release on both hosts", wire.Version)},
 		{&wire.UnexpectedError{Want: wire.TypeHello, Got: wire.TypeResult}, "protocol error: expected a hello frame, got a result frame"},
 		{&wire.UnexpectedError{Want: wire.TypeResult, Got: 9}, "protocol error: expected a result frame, got a type 9 frame"},
+		{&wire.UnexpectedError{Want: wire.TypeHello, Got: wire.TypeChallenge}, "protocol error: expected a hello frame, got a challenge frame"},
 		{&wire.RefusedError{Reason: "busy"}, "receiver refused the run: busy"},
 		{&wire.NotZerocheckError{Got: nil}, "peer does not speak the zerocheck protocol (first bytes ); use --raw for a plain stream"},
 		{&wire.NotZerocheckError{Got: []byte("a\"b")}, `peer does not speak the zerocheck protocol (first bytes "a\"b"); use --raw for a plain stream`},
