@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -45,6 +46,11 @@ type ClientOptions struct {
 	// Host supplies this host's facts; nil sends none.
 	Host    Host
 	Version string
+	// Token, when set, is proved to the receiver, and the receiver must
+	// prove it back before its verdict is believed.
+	Token []byte
+	// RunID, when set (16 hex digits), names the run; else it is random.
+	RunID string
 }
 
 // Client runs one run against a receiver.
@@ -68,6 +74,14 @@ func NewClient(opt ClientOptions) (*Client, error) {
 		return nil, errors.New("rate must not be negative")
 	case opt.Raw && opt.Bidir:
 		return nil, errors.New("--bidir needs the protocol: a raw receiver sends nothing back")
+	case opt.Raw && opt.Token != nil:
+		return nil, errors.New("a token needs the protocol: a raw stream has no handshake to prove it in")
+	}
+	if opt.RunID != "" {
+		h := wire.Hello{RunID: opt.RunID, Direction: wire.Abort, Nonce: wire.NewNonce()}
+		if err := h.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if opt.Bytes > 0 && opt.Bytes < int64(opt.total()) {
 		return nil, fmt.Errorf("%d bytes cannot be split over %d streams", opt.Bytes, opt.total())
@@ -123,8 +137,9 @@ type outcome struct {
 // run's report: always a report, whatever failed (verdict incomplete).
 func (c *Client) Run(ctx context.Context) report.Report {
 	o := c.opt
-	id := runID()
+	id := cmp.Or(o.RunID, runID())
 	hellos := make([]wire.Hello, o.total())
+	frames := make([][]byte, len(hellos))
 	for i := range hellos {
 		dir := wire.Forward
 		if i >= o.Streams {
@@ -133,7 +148,7 @@ func (c *Client) Run(ctx context.Context) report.Report {
 		hellos[i] = wire.Hello{
 			RunID: id, Stream: i, Streams: len(hellos), Direction: dir,
 			Pattern: o.Pattern.String(), Seed: o.Seed, Bytes: o.share(i), Rate: o.Rate,
-			Version: o.Version,
+			Version: o.Version, Nonce: wire.NewNonce(),
 		}
 		if o.Bytes == 0 {
 			hellos[i].Duration = o.Duration
@@ -151,9 +166,10 @@ func (c *Client) Run(ctx context.Context) report.Report {
 				hellos[i].Facts = facts
 			}
 		}
-		b, err := wire.EncodeHello(hellos[i])
+		var err error
+		frames[i], err = wire.EncodeHello(hellos[i])
 		if err == nil {
-			err = writeFrame(conn, b, c.opt.HandshakeTimeout)
+			err = writeFrame(conn, frames[i], c.opt.HandshakeTimeout)
 		}
 		return err
 	})
@@ -197,7 +213,7 @@ func (c *Client) Run(ctx context.Context) report.Report {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i] = c.stream(sendCtx, conns[i], hellos[i], limiter, host)
+			outs[i] = c.stream(sendCtx, conns[i], hellos[i], frames[i], limiter, host)
 		}()
 	}
 	wg.Wait()
@@ -295,31 +311,24 @@ func (c *Client) control(h wire.Hello, wait time.Duration) error {
 	}
 	defer conn.Close()
 	h.Version = c.opt.Version
+	h.Nonce = wire.NewNonce()
 	b, err := wire.EncodeHello(h)
 	if err == nil {
 		err = writeFrame(conn, b, wait)
 	}
-	var p []byte
 	if err == nil {
-		p, err = readFrame(conn, wire.TypeReply, wait, nil)
-	}
-	if err == nil {
-		_, err = wire.DecodeReply(p)
+		_, err = c.handshake(conn, b, wait)
 	}
 	return err
 }
 
 // stream runs one stream over conn: handshake, then send and collect the
 // receiver's result, or (reverse) verify and answer with our own.
-func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, lim *sender.Limiter, host *hostinfo.Run) outcome {
+func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, hello []byte, lim *sender.Limiter, host *hostinfo.Run) outcome {
 	defer conn.Close()
 	dir := string(h.Direction)
 	// The hello went out when the connection came up.
-	var reply wire.Reply
-	p, err := readFrame(conn, wire.TypeReply, c.opt.HandshakeTimeout, nil)
-	if err == nil {
-		reply, err = wire.DecodeReply(p)
-	}
+	reply, err := c.handshake(conn, hello, c.opt.HandshakeTimeout)
 	if err != nil {
 		rep := streamReport(h, dir, fmt.Errorf("handshake with %s: %w", c.opt.Addr, err))
 		var ref *wire.RefusedError

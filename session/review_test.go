@@ -100,7 +100,7 @@ func TestShutdownDuringResultRead(t *testing.T) {
 		// a result frame header claiming a large payload, then the payload
 		var hdr [wire.HeaderSize]byte
 		copy(hdr[:], wire.Magic)
-		hdr[4] = 1
+		hdr[4] = wire.Version
 		hdr[5] = byte(wire.TypeResult)
 		binary.BigEndian.PutUint32(hdr[8:], 30<<20)
 		c.Write(hdr[:])

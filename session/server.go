@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,10 +50,32 @@ type ServerOptions struct {
 	// Version is sent to peers and put in reports.
 	Version string
 	// Report receives each finished run's report, from the goroutine of
-	// its last stream; it must not block for long.
+	// its last stream; it must not block for long. The server's own
+	// health checks are not reported.
 	Report func(report.Report)
-	// Log receives one line per refused or failed connection; nil: none.
-	Log func(format string, args ...any)
+	// Logger gets one line per session start and end, refusal and
+	// failure; nil: none.
+	Logger *slog.Logger
+
+	// Token, when set, is the secret every sender must prove it holds
+	// (see package wire); senders without it are refused before they
+	// send a byte of pattern.
+	Token []byte
+	// Allow, when set, lists the networks served; connections from
+	// elsewhere are refused before a byte is read. Connections from this
+	// host to itself are always served.
+	Allow []netip.Prefix
+	// MaxSessions bounds the runs served at once; MaxConns the
+	// connections open at once, and MaxConnsPerSource those from one
+	// address, so that one host's idle connections cannot crowd out the
+	// others.
+	MaxSessions       int
+	MaxConns          int
+	MaxConnsPerSource int
+	// MaxBytes bounds a run's bytes (0: no bound) and MaxDuration its
+	// time, whatever its sender planned.
+	MaxBytes    int64
+	MaxDuration time.Duration
 }
 
 // Server verifies the streams of zerocheck senders.
@@ -68,8 +94,19 @@ type Server struct {
 	// ended remembers reported runs, so that a late stream does not
 	// start a second run of the same id; early remembers aborts that
 	// arrived before their run. Kept apart, so that a flood of aborts
-	// (anyone can send one) cannot push out the runs really served.
+	// cannot push out the runs really served.
 	ended, early recent
+
+	log *slog.Logger
+	// conns and perSource count the connections admitted and open.
+	conns     int
+	perSource map[netip.Addr]int
+	refusals  rateLimit
+	// addr is the listener's address once Serve runs; checks are the
+	// run ids of the health checks under way, which are not reported.
+	addr   net.Addr
+	checks map[string]bool
+	health healthCache
 }
 
 // recent is a bounded first-in first-out memory of run ids.
@@ -128,6 +165,13 @@ type run struct {
 	// sent holds, for timed forward streams, the byte counts their
 	// sender declared in a finish hello; -1 until then.
 	sent []int64
+	// ctx ends the run's streams when it outlives its limits; budget is
+	// what is left of MaxBytes. check marks the server's own health check.
+	ctx    context.Context
+	cancel context.CancelFunc
+	budget *atomic.Int64
+	check  bool
+	start  time.Time
 }
 
 // NewServer checks opt and fills its defaults.
@@ -140,16 +184,30 @@ func NewServer(opt ServerOptions) (*Server, error) {
 			return nil, err
 		}
 	}
+	if opt.Raw && opt.Token != nil {
+		return nil, errors.New("a token needs the protocol: --raw streams have no handshake to prove it in")
+	}
+	if opt.MaxBytes < 0 {
+		return nil, errors.New("session: negative byte limit")
+	}
 	opt.HandshakeTimeout = cmpOr(opt.HandshakeTimeout, DefaultHandshakeTimeout)
 	opt.IdleTimeout = cmpOr(opt.IdleTimeout, DefaultIdleTimeout)
 	opt.StreamWait = cmpOr(opt.StreamWait, DefaultStreamWait)
-	if opt.Log == nil {
-		opt.Log = func(string, ...any) {}
+	opt.MaxSessions = cmpOr(opt.MaxSessions, DefaultMaxSessions)
+	opt.MaxConns = cmpOr(opt.MaxConns, DefaultMaxConns)
+	opt.MaxConnsPerSource = cmpOr(opt.MaxConnsPerSource, DefaultMaxConnsPerSource)
+	opt.MaxDuration = cmpOr(opt.MaxDuration, DefaultMaxDuration)
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{opt: opt, runs: map[string]*run{}, once: make(chan struct{})}, nil
+	return &Server{
+		opt: opt, runs: map[string]*run{}, once: make(chan struct{}), log: log,
+		perSource: map[netip.Addr]int{}, checks: map[string]bool{},
+	}, nil
 }
 
-func cmpOr[T int | time.Duration](v, def T) T {
+func cmpOr[T int | int64 | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -166,6 +224,9 @@ func (s *Server) Progress() Progress { return s.live.progress() }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	go func() {
@@ -184,7 +245,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			// was accepted: the server is still sound; wait and go on,
 			// as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.opt.Log("accept: %v; retrying in %v", aerr, backoff)
+			s.log.Warn("accept failed; retrying", "error", aerr.Error(), "backoff", backoff.String())
 			time.Sleep(backoff)
 			continue
 		}
@@ -198,15 +259,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			break
 		}
+		release, rerr := s.admit(c)
+		if rerr != nil {
+			s.turnAway(c, rerr)
+			continue
+		}
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
+			defer release()
 			s.handle(ctx, c)
 		}()
 	}
 	if err != nil {
 		// The accept loop is the server: without it nothing is served, so
 		// end the sessions too rather than linger half-alive.
+		s.log.Error("accept loop failed; stopping", "error", err.Error())
 		cancel()
 	}
 	s.sessions.Wait()
@@ -234,6 +302,13 @@ func (s *Server) flush() {
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
+	defer func() {
+		if v := recover(); v != nil {
+			// A bug outside a stream (the handshake, a report) ends this
+			// connection, loudly, not the server.
+			s.log.Error("internal error", "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
 	// An interrupt cuts blocked reads and writes short, so that a stream
 	// ends and its result still goes to the sender (writeFrame sets a
 	// deadline of its own); the socket closes after.
@@ -243,49 +318,56 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.raw(ctx, c)
 		return
 	}
-	p, err := readFrame(c, wire.TypeHello, s.opt.HandshakeTimeout, nil)
-	var h wire.Hello
-	if err == nil {
-		h, err = wire.DecodeHello(p)
-	}
+	g, err := s.greet(c, time.Now().Add(s.opt.HandshakeTimeout))
 	if err != nil {
 		if ctx.Err() == nil {
 			s.refuse(c, fmt.Errorf("handshake: %w", err))
 		}
 		return
 	}
+	h := g.hello
 	switch h.Direction {
 	case wire.Abort, wire.Finish:
 		if err := s.control(h, c); err != nil {
 			s.refuse(c, err)
-		} else if b, err := wire.EncodeReply(wire.Reply{Version: s.opt.Version}); err == nil {
-			writeFrame(c, b, s.opt.HandshakeTimeout)
+		} else {
+			s.accept(c, g, nil, s.opt.HandshakeTimeout)
 		}
 		return
 	}
-	r, err := s.join(h, c)
+	r, err := s.join(ctx, h, c)
 	if err != nil {
 		s.refuse(c, err)
 		return
 	}
+	// The run's limits cut its streams short as a shutdown does.
+	stopRun := context.AfterFunc(r.ctx, func() { c.SetDeadline(time.Now()) })
+	defer stopRun()
 	var rep report.Report
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
 				// One stream's bug ends that stream, loudly, not the server.
-				s.opt.Log("run %s stream %d from %s: internal error: %v\n%s", h.RunID, h.Stream, c.RemoteAddr(), v, debug.Stack())
+				s.log.Error("internal error", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				rep = streamReport(h, string(h.Direction), fmt.Errorf("receiver internal error: %v", v))
 			}
 		}()
-		rep = s.stream(ctx, c, r, h)
+		if streamHook != nil {
+			streamHook(h)
+		}
+		rep = s.stream(r.ctx, c, r, g)
 	}()
 	s.finish(r, h.Stream, rep)
 }
 
+// streamHook, when set by a test, runs before each stream is served:
+// the way to prove that one session's panic stays in that session.
+var streamHook func(wire.Hello)
+
 // refuse logs why a connection was refused and tells the peer, if it is
 // still listening.
 func (s *Server) refuse(c net.Conn, err error) {
-	s.opt.Log("refused %s: %v", c.RemoteAddr(), err)
+	s.logRefusal(c.RemoteAddr(), err)
 	reply := wire.Reply{Error: truncate(err.Error()), Version: s.opt.Version}
 	reply.ControlCorruption = truncate(controlCorruption(err))
 	if b, e := wire.EncodeReply(reply); e == nil {
@@ -301,7 +383,7 @@ func truncate(s string) string {
 }
 
 // join adds a stream to its run, creating the run for its first stream.
-func (s *Server) join(h wire.Hello, c net.Conn) (*run, error) {
+func (s *Server) join(ctx context.Context, h wire.Hello, c net.Conn) (*run, error) {
 	ip := hostOf(c.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -311,14 +393,23 @@ func (s *Server) join(h wire.Hello, c net.Conn) (*run, error) {
 			return nil, fmt.Errorf("run %s has already ended", h.RunID)
 		}
 		t, known := s.early.get(h.RunID)
-		if s.opt.Once && s.onceRun {
+		check := s.checks[h.RunID]
+		if s.opt.Once && s.onceRun && !check {
 			return nil, errors.New("busy: this receiver serves one run (--once)")
 		}
-		s.onceRun = true
+		if err := s.overLimits(h, check); err != nil {
+			return nil, err
+		}
+		s.onceRun = s.onceRun || !check
 		r = &run{
 			id: h.RunID, hello: h, peerIP: ip, local: c.LocalAddr(), remote: c.RemoteAddr(),
 			seen: make([]bool, h.Streams), results: make([]*report.Report, h.Streams),
-			sent: make([]int64, h.Streams), peer: decodeFacts(h.Facts),
+			sent: make([]int64, h.Streams), peer: decodeFacts(h.Facts), check: check, start: time.Now(),
+		}
+		r.ctx, r.cancel = s.runContext(ctx, h)
+		if s.opt.MaxBytes > 0 {
+			r.budget = new(atomic.Int64)
+			r.budget.Store(s.opt.MaxBytes)
 		}
 		for i := range r.sent {
 			r.sent[i] = -1
@@ -335,6 +426,11 @@ func (s *Server) join(h wire.Hello, c net.Conn) (*run, error) {
 		}
 		s.runs[h.RunID] = r
 		r.timer = time.AfterFunc(s.opt.StreamWait, func() { s.waitOver(r) })
+		if !check {
+			s.log.Info("session start", "run_id", h.RunID, "peer", c.RemoteAddr().String(), "streams", h.Streams,
+				"pattern", h.Pattern, "bytes", h.Bytes*int64(h.Streams), "duration", h.Duration.String(), "rate_bps", h.Rate,
+				"sender_version", h.Version)
+		}
 	}
 	f := r.hello
 	switch {
@@ -350,6 +446,59 @@ func (s *Server) join(h wire.Hello, c net.Conn) (*run, error) {
 	r.seen[h.Stream] = true
 	r.pending++
 	return r, nil
+}
+
+// overLimits refuses a new run that would break the server's limits.
+// The server's own health checks do not count against them: a busy
+// receiver is still a working one.
+func (s *Server) overLimits(h wire.Hello, check bool) error {
+	if check {
+		return nil
+	}
+	n := 0
+	for _, r := range s.runs {
+		if !r.check {
+			n++
+		}
+	}
+	switch {
+	case n >= s.opt.MaxSessions:
+		return fmt.Errorf("busy: %d runs under way (--max-sessions %d); try again later", n, s.opt.MaxSessions)
+	case h.Duration > s.opt.MaxDuration:
+		return fmt.Errorf("a run of %v is longer than this receiver allows (--max-duration %v)", h.Duration, s.opt.MaxDuration)
+	case s.opt.MaxBytes > 0 && h.Bytes > 0 && h.Bytes-1 > s.opt.MaxBytes/int64(h.Streams):
+		return fmt.Errorf("a run of about %d bytes is more than this receiver allows (--max-bytes %d)", h.Bytes*int64(h.Streams), s.opt.MaxBytes)
+	}
+	return nil
+}
+
+// runContext bounds a run's life: MaxDuration, or for a timed run its
+// planned duration with time for late streams and a slow goodbye.
+func (s *Server) runContext(ctx context.Context, h wire.Hello) (context.Context, context.CancelFunc) {
+	limit := s.opt.MaxDuration
+	why := fmt.Sprintf("the run went on for longer than this receiver allows (--max-duration %v)", limit)
+	if h.Bytes == 0 {
+		if d := h.Duration + s.opt.StreamWait + s.opt.IdleTimeout; d < limit {
+			limit = d
+			why = fmt.Sprintf("the sender went on sending past its planned %v", h.Duration)
+		}
+	}
+	return context.WithDeadlineCause(ctx, time.Now().Add(limit), errors.New(why))
+}
+
+// budgetConn fails reads once its run has read more than MaxBytes.
+type budgetConn struct {
+	net.Conn
+	left *atomic.Int64
+	max  int64
+}
+
+func (b budgetConn) Read(p []byte) (int, error) {
+	n, err := b.Conn.Read(p)
+	if b.left.Add(-int64(n)) < 0 {
+		return n, fmt.Errorf("the run sent more than this receiver allows (--max-bytes %d)", b.max)
+	}
+	return n, err
 }
 
 func hostOf(a net.Addr) string {
@@ -429,8 +578,10 @@ func (s *Server) finish(r *run, stream int, rep report.Report) {
 // report merges a run's streams and hands the report on.
 func (s *Server) report(r *run) {
 	r.timer.Stop()
+	r.cancel()
 	s.mu.Lock()
 	delete(s.runs, r.id)
+	delete(s.checks, r.id)
 	s.ended.add(r.id, tomb{peerIP: r.peerIP})
 	parts := make([]report.Report, 0, len(r.results))
 	for i, x := range r.results {
@@ -459,10 +610,48 @@ func (s *Server) report(r *run) {
 		m.Error = joinText(abort, m.Error)
 		m.SetVerdict()
 	}
-	s.opt.Report(m)
-	if s.opt.Once {
-		close(s.once)
+	if r.check {
+		s.log.Debug("health check served", "run_id", r.id, "verdict", string(m.Verdict), "error", m.Error)
+		return
 	}
+	s.logEnd(m, time.Since(r.start))
+	s.deliver(m)
+}
+
+// logEnd logs a session's end: one line, with what an operator scanning
+// the log needs first.
+func (s *Server) logEnd(m report.Report, took time.Duration) {
+	level := slog.LevelInfo
+	switch m.Verdict {
+	case report.Corrupt:
+		level = slog.LevelError
+	case report.Incomplete:
+		level = slog.LevelWarn
+	}
+	args := []any{"run_id", m.RunID, "peer", m.PeerAddr, "verdict", string(m.Verdict),
+		"bytes_verified", m.BytesVerified, "corrupt_bytes", m.CorruptBytes, "regions", m.RegionCount,
+		"seconds", math.Round(took.Seconds()*1000) / 1000}
+	if m.Error != "" {
+		args = append(args, "error", m.Error)
+	}
+	if m.ControlCorruption != "" {
+		args = append(args, "control_corruption", m.ControlCorruption)
+	}
+	s.log.Log(context.Background(), level, "session end", args...)
+}
+
+// deliver hands a report on. A panic in the receiving function is that
+// report's failure, logged, not the server's.
+func (s *Server) deliver(m report.Report) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("internal error writing a report", "run_id", m.RunID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+		if s.opt.Once {
+			close(s.once)
+		}
+	}()
+	s.opt.Report(m)
 }
 
 func joinText(a, b string) string {
@@ -473,12 +662,9 @@ func joinText(a, b string) string {
 }
 
 // stream serves one accepted stream and returns its report.
-func (s *Server) stream(ctx context.Context, c net.Conn, r *run, h wire.Hello) report.Report {
-	b, err := wire.EncodeReply(wire.Reply{Version: s.opt.Version, Facts: r.facts})
-	if err == nil {
-		err = writeFrame(c, b, s.opt.HandshakeTimeout)
-	}
-	if err != nil {
+func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) report.Report {
+	h := g.hello
+	if err := s.accept(c, g, r.facts, s.opt.HandshakeTimeout); err != nil {
 		return streamReport(h, string(h.Direction), fmt.Errorf("handshake reply: %w", err))
 	}
 	p, err := pattern.Parse(h.Pattern, h.Seed)
@@ -494,9 +680,12 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, h wire.Hello) r
 	if h.Bytes == 0 {
 		check = func(got int64) error { return s.finished(r, h.Stream, got) }
 	}
+	if r.budget != nil {
+		c = budgetConn{c, r.budget, s.opt.MaxBytes}
+	}
 	rep, err := verifyStream(ctx, c, h, report.Forward, vo, &s.live, s.opt.IdleTimeout, s.opt.Version, r.host, check)
 	if err != nil {
-		s.opt.Log("run %s stream %d to %s: the sender will not see this stream's result: %v", h.RunID, h.Stream, c.RemoteAddr(), err)
+		s.log.Warn("the sender will not see this stream's result", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "error", err.Error())
 	}
 	return rep
 }
@@ -532,7 +721,7 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 		// findings, briefly.
 		closeWrite(c)
 		rep := result(c, h, report.Reverse, n, abortWait, nil, s.maxRegions())
-		rep.Error = joinText("the receiver was stopped", rep.Error)
+		rep.Error = joinText("the receiver stopped sending: "+context.Cause(ctx).Error(), rep.Error)
 		rep.SetVerdict()
 		return rep
 	}
@@ -587,7 +776,7 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	s.onceRun = true
 	s.mu.Unlock()
 	if busy {
-		s.opt.Log("refused %s: busy: this receiver serves one run (--once)", c.RemoteAddr())
+		s.logRefusal(c.RemoteAddr(), errors.New("busy: this receiver serves one run (--once)"))
 		return
 	}
 	var host *hostinfo.Run
@@ -596,9 +785,11 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	}
 	v, err := receiver.New(s.opt.Verify)
 	if err != nil {
-		s.opt.Log("%s: %v", c.RemoteAddr(), err)
+		s.log.Error("raw stream", "peer", c.RemoteAddr().String(), "error", err.Error())
 		return
 	}
+	start := time.Now()
+	s.log.Info("session start", "peer", c.RemoteAddr().String(), "raw", true, "pattern", s.opt.Verify.Pattern.String(), "bytes", s.opt.RawBytes)
 	remove := s.live.add(counter{v: v})
 	in := idleReader{c, s.opt.IdleTimeout, ctx}
 	err = s.rawStart(c, in, v)
@@ -634,10 +825,8 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	if host != nil {
 		rep.Hosts.Local = host.Finish()
 	}
-	s.opt.Report(rep)
-	if s.opt.Once {
-		close(s.once)
-	}
+	s.logEnd(rep, time.Since(start))
+	s.deliver(rep)
 }
 
 // errProtocolPeer is a raw receiver's answer to a sender that speaks the
@@ -658,7 +847,7 @@ func (s *Server) rawStart(c net.Conn, in idleReader, v *receiver.Verifier) error
 		want := make([]byte, n)
 		s.opt.Verify.Pattern.Fill(want, 0)
 		if string(head[:n]) == wire.Magic && string(want) != wire.Magic {
-			s.opt.Log("refused %s: %v", c.RemoteAddr(), errProtocolPeer)
+			s.logRefusal(c.RemoteAddr(), errProtocolPeer)
 			if b, e := wire.EncodeReply(wire.Reply{Error: errProtocolPeer.Error(), Version: s.opt.Version}); e == nil {
 				writeFrame(c, b, time.Second)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -16,6 +17,34 @@ import (
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
+
+// testLogger logs to the test's log, until the test has ended: a
+// goroutine of the server logging after that must not panic the test
+// binary.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	}
+	return len(b), nil
+}
 
 // serve starts a server on 127.0.0.1 and returns its address and a
 // function that stops it and returns the reports it made.
@@ -40,11 +69,12 @@ func serveWatch(t *testing.T, opt ServerOptions) (string, func() []report.Report
 		reps = append(reps, r)
 		mu.Unlock()
 	}
-	opt.Log = func(f string, a ...any) { t.Logf("server: "+f, a...) }
+	opt.Logger = testLogger(t)
 	s, err := NewServer(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
+	servers.Store(ln.Addr().String(), s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
@@ -170,30 +200,7 @@ func TestRefusedConnection(t *testing.T) {
 // connection to f: a peer that misbehaves on purpose.
 func fakeReceiver(t *testing.T, f func(c net.Conn, h wire.Hello)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, p, err := wire.ReadFrame(c, wire.TypeHello)
-		if err != nil {
-			t.Errorf("fake receiver: %v", err)
-			return
-		}
-		h, err := wire.DecodeHello(p)
-		if err != nil {
-			t.Errorf("fake receiver: %v", err)
-			return
-		}
-		f(c, h)
-	}()
-	return ln.Addr().String()
+	return fakeReceiverAuth(t, wire.AuthNone, f)
 }
 
 func reply(c net.Conn) {
@@ -257,8 +264,8 @@ func TestForeignPeers(t *testing.T) {
 		want string
 	}{
 		{"http", []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), `peer does not speak the zerocheck protocol (first bytes "HTTP/1.1 400`},
-		{"version", append([]byte("ZCHK\x02\x02\x00\x00\x00\x00\x00\x02{}"), 0, 0, 0, 0), "peer speaks zerocheck protocol version 2, this zerocheck speaks 1"},
-		{"silent-close", nil, "closed the connection before its reply"},
+		{"version", append([]byte("ZCHK\x01\x02\x00\x00\x00\x00\x00\x02{}"), 0, 0, 0, 0), "peer speaks zerocheck protocol version 1, this zerocheck speaks 2"},
+		{"silent-close", nil, "closed the connection before its challenge"},
 	} {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		go func() {
@@ -287,9 +294,7 @@ func TestVanishedSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 1 << 20}
-	b, _ := wire.EncodeHello(h)
-	c.Write(b)
-	wire.ReadFrame(c, wire.TypeReply)
+	handshake(t, c, h)
 	c.Write(make([]byte, 1000))
 	c.Close()
 	reps := stop()
@@ -302,9 +307,7 @@ func TestCorruptionBeforeVanishing(t *testing.T) {
 	addr, stop := serve(t, ServerOptions{Once: true})
 	c, _ := net.Dial("tcp", addr)
 	h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 1 << 20}
-	b, _ := wire.EncodeHello(h)
-	c.Write(b)
-	wire.ReadFrame(c, wire.TypeReply)
+	handshake(t, c, h)
 	data := make([]byte, 5000)
 	data[4097] = 0x40
 	c.Write(data)
@@ -320,9 +323,7 @@ func TestMissingStream(t *testing.T) {
 	addr, stop := serve(t, ServerOptions{Once: true, StreamWait: 200 * time.Millisecond})
 	c, _ := net.Dial("tcp", addr)
 	h := wire.Hello{RunID: "0123456789abcdef", Streams: 2, Direction: wire.Forward, Pattern: "zeros", Bytes: 100}
-	b, _ := wire.EncodeHello(h)
-	c.Write(b)
-	wire.ReadFrame(c, wire.TypeReply)
+	handshake(t, c, h)
 	c.Write(make([]byte, 100))
 	c.(*net.TCPConn).CloseWrite()
 	_, p, err := wire.ReadFrame(c, wire.TypeResult)
@@ -347,14 +348,7 @@ func TestRefusals(t *testing.T) {
 			return err
 		}
 		defer c.Close()
-		b, _ := wire.EncodeHello(h)
-		c.Write(b)
-		_, p, err := wire.ReadFrame(c, wire.TypeReply)
-		if err != nil {
-			return err
-		}
-		_, err = wire.DecodeReply(p)
-		return err
+		return handshake(t, c, h)
 	}
 	// A slow handshake is dropped, and told why.
 	c, _ := net.Dial("tcp", addr)
@@ -374,9 +368,7 @@ func TestRefusals(t *testing.T) {
 	// The run under way is served while a second run is refused (--once).
 	c, _ = net.Dial("tcp", addr)
 	h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
-	b, _ := wire.EncodeHello(h)
-	c.Write(b)
-	wire.ReadFrame(c, wire.TypeReply)
+	handshake(t, c, h)
 	h2 := h
 	h2.RunID = "fedcba9876543210"
 	if err := hello(h2); !errors.As(err, &ref) || !strings.Contains(ref.Reason, "busy") {
@@ -487,9 +479,7 @@ func TestSilentSender(t *testing.T) {
 	addr, stop := serve(t, ServerOptions{Once: true, IdleTimeout: 300 * time.Millisecond})
 	c, _ := net.Dial("tcp", addr)
 	defer c.Close()
-	b, _ := wire.EncodeHello(wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: time.Hour})
-	c.Write(b)
-	wire.ReadFrame(c, wire.TypeReply)
+	handshake(t, c, wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: time.Hour})
 	c.Write(make([]byte, 4096))
 	r := stop()[0]
 	if r.Verdict != report.Incomplete || r.BytesVerified != 4096 || !strings.Contains(r.Error, "no data from the peer for 300ms") {
@@ -519,13 +509,51 @@ func hello(t *testing.T, addr string, h wire.Hello) (net.Conn, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := wire.EncodeHello(h)
+	return c, handshake(t, c, h)
+}
+
+// handshake runs a dialer's side of the handshake on c with no token:
+// hello (a nonce added if h has none), challenge, auth, reply.
+func handshake(t *testing.T, c net.Conn, h wire.Hello) error {
+	t.Helper()
+	return handshakeToken(c, h, nil)
+}
+
+// handshakeToken is handshake with a token: the auth is signed with it.
+func handshakeToken(c net.Conn, h wire.Hello, token []byte) error {
+	if h.Nonce == "" {
+		h.Nonce = wire.NewNonce()
+	}
+	b, err := wire.EncodeHello(h)
+	if err != nil {
+		return err
+	}
 	c.Write(b)
-	_, p, err := wire.ReadFrame(c, wire.TypeReply)
+	typ, p, err := wire.ReadFrame(c, wire.TypeChallenge)
+	if err != nil {
+		return err
+	}
+	if typ == wire.TypeReply {
+		if _, err = wire.DecodeReply(p); err == nil {
+			err = errors.New("a reply without a challenge")
+		}
+		return err
+	}
+	var ch wire.Challenge
+	if ch, err = wire.DecodeChallenge(p); err != nil {
+		return err
+	}
+	var a wire.Auth
+	if token != nil {
+		a.MAC = wire.Sign(token, wire.Dialer, ch.Nonce, wire.Payload(b))
+	}
+	ab, _ := wire.EncodeAuth(a)
+	c.Write(ab)
+	_, p, err = wire.ReadFrame(c, wire.TypeReply)
 	if err == nil {
 		_, err = wire.DecodeReply(p)
 	}
-	return c, err
+	return err
 }
 
 // stream sends data on a stream accepted with h, then reads its result;

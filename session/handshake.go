@@ -1,0 +1,139 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/zerocheck/zerocheck/wire"
+)
+
+// greeting is what the listener learnt from a connection's handshake.
+type greeting struct {
+	hello wire.Hello
+	// payload is the hello as sent and nonce the challenge's: the
+	// listener's proof covers both.
+	payload []byte
+	nonce   string
+}
+
+// errNoToken and errBadToken are the refusals of a dialer that cannot
+// prove the token.
+var (
+	errNoToken  = errors.New("this receiver requires a token: pass --token-file with the receiver's token")
+	errBadToken = errors.New("authentication failed: the sender's token is not this receiver's")
+)
+
+// greet runs the listener's side of the handshake (see package wire): it
+// reads the Hello, challenges, and checks the answer, all by deadline.
+// Nothing of the hello is acted on before the dialer has proved the
+// token, when one is required.
+func (s *Server) greet(c net.Conn, deadline time.Time) (greeting, error) {
+	var g greeting
+	p, err := readFrameBy(c, wire.TypeHello, deadline, s.opt.HandshakeTimeout)
+	if err != nil {
+		return g, err
+	}
+	g.payload = p
+	if g.hello, err = wire.DecodeHello(p); err != nil {
+		return g, err
+	}
+	g.nonce = wire.NewNonce()
+	ch := wire.Challenge{Nonce: g.nonce, Auth: wire.AuthNone}
+	if s.opt.Token != nil {
+		ch.Auth = wire.AuthHMAC
+	}
+	b, err := wire.EncodeChallenge(ch)
+	if err == nil {
+		err = writeFrame(c, b, time.Until(deadline))
+	}
+	if err != nil {
+		return g, fmt.Errorf("sending the challenge: %w", err)
+	}
+	if p, err = readFrameBy(c, wire.TypeAuth, deadline, s.opt.HandshakeTimeout); err != nil {
+		return g, err
+	}
+	a, err := wire.DecodeAuth(p)
+	switch {
+	case err != nil:
+		return g, err
+	case s.opt.Token == nil:
+		return g, nil
+	case a.MAC == "":
+		return g, errNoToken
+	case !wire.Verify(s.opt.Token, wire.Dialer, g.nonce, g.payload, a.MAC):
+		return g, errBadToken
+	}
+	return g, nil
+}
+
+// accept answers a greeting that passed with a Reply: the listener's
+// proof of the token, and facts when given.
+func (s *Server) accept(c net.Conn, g greeting, facts []byte, d time.Duration) error {
+	reply := wire.Reply{Version: s.opt.Version, Facts: facts}
+	if s.opt.Token != nil {
+		reply.Proof = wire.Sign(s.opt.Token, wire.Listener, g.nonce, g.payload)
+	}
+	b, err := wire.EncodeReply(reply)
+	if err == nil {
+		err = writeFrame(c, b, d)
+	}
+	return err
+}
+
+// readFrameBy is readFrame with a deadline for the whole handshake, of
+// timeout from its start, rather than a timeout per frame.
+func readFrameBy(c net.Conn, want wire.Type, deadline time.Time, timeout time.Duration) ([]byte, error) {
+	late := fmt.Errorf("no %s from the peer within %v: %w", want, timeout, os.ErrDeadlineExceeded)
+	d := time.Until(deadline)
+	if d <= 0 {
+		return nil, late
+	}
+	p, err := readFrame(c, want, d, nil)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, late
+	}
+	return p, err
+}
+
+// handshake runs the dialer's side of the handshake on conn, whose Hello
+// (frame hello) is sent: it answers the challenge and checks the
+// listener's reply and, with a token, its proof.
+func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.Reply, error) {
+	deadline := time.Now().Add(d)
+	p, err := readFrameBy(conn, wire.TypeChallenge, deadline, d)
+	var ch wire.Challenge
+	if err == nil {
+		ch, err = wire.DecodeChallenge(p)
+	}
+	if err != nil {
+		return wire.Reply{}, err
+	}
+	var a wire.Auth
+	if c.opt.Token != nil {
+		if ch.Auth != wire.AuthHMAC {
+			return wire.Reply{}, errors.New("the receiver checks no token (it runs without --token-file) but this sender has one: its verdict cannot be trusted")
+		}
+		a.MAC = wire.Sign(c.opt.Token, wire.Dialer, ch.Nonce, wire.Payload(hello))
+	}
+	b, err := wire.EncodeAuth(a)
+	if err == nil {
+		err = writeFrame(conn, b, time.Until(deadline))
+	}
+	if err == nil {
+		p, err = readFrameBy(conn, wire.TypeReply, deadline, d)
+	}
+	var reply wire.Reply
+	if err == nil {
+		reply, err = wire.DecodeReply(p)
+	}
+	if err != nil {
+		return reply, err
+	}
+	if c.opt.Token != nil && !wire.Verify(c.opt.Token, wire.Listener, ch.Nonce, wire.Payload(hello), reply.Proof) {
+		return reply, errors.New("the receiver could not prove it holds the token: it has another token, or something in between answers for it")
+	}
+	return reply, nil
+}

@@ -1,0 +1,133 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/zerocheck/zerocheck/pattern"
+	"github.com/zerocheck/zerocheck/report"
+)
+
+// checkBytes is the size of a health check's run: enough to cross the
+// whole serving path (accept, handshake, verifier, result), small enough
+// to cost nothing beside real runs.
+const checkBytes = 1 << 20
+
+// Check runs a small verified session to this server through its own
+// listener and serving path, as a sender on this host would, and
+// returns its report. The run is not reported and does not count
+// against the session limits. It fails until Serve runs, and once its
+// accept loop has stopped.
+func (s *Server) Check(ctx context.Context) (report.Report, error) {
+	s.mu.Lock()
+	addr := s.addr
+	id := runID()
+	s.checks[id] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.checks, id)
+		s.mu.Unlock()
+	}()
+	if addr == nil {
+		return report.Report{}, errors.New("not serving yet")
+	}
+	p, _ := pattern.Parse("random", pattern.DefaultSeed)
+	c, err := NewClient(ClientOptions{
+		Addr: dialable(addr), Pattern: p, Seed: pattern.DefaultSeed, Streams: 1, Bytes: checkBytes,
+		HandshakeTimeout: s.opt.HandshakeTimeout, IdleTimeout: min(s.opt.IdleTimeout, 10*time.Second),
+		Version: s.opt.Version, Token: s.opt.Token, RunID: id,
+	})
+	if err != nil {
+		return report.Report{}, err
+	}
+	r := c.Run(ctx)
+	if r.Verdict != report.Clean {
+		return r, fmt.Errorf("health check run %s: %s: %s", id, r.Verdict, r.Error)
+	}
+	return r, nil
+}
+
+// dialable turns a listener's address into one to dial: a wildcard
+// listener is reached on loopback.
+func dialable(a net.Addr) string {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := t.IP
+	switch {
+	case ip == nil || ip.Equal(net.IPv4zero):
+		ip = net.IPv4(127, 0, 0, 1)
+	case ip.Equal(net.IPv6unspecified):
+		ip = net.IPv6loopback
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(t.Port))
+}
+
+// Health is a health check's answer, as the endpoint writes it.
+type Health struct {
+	// Status is "ok" or "fail".
+	Status  string         `json:"status"`
+	Error   string         `json:"error,omitempty"`
+	Verdict report.Verdict `json:"verdict,omitempty"`
+	// CheckedAt is when the check that answered ran; Seconds how long it
+	// took.
+	CheckedAt time.Time `json:"checked_at"`
+	Seconds   float64   `json:"seconds"`
+	RunID     string    `json:"run_id,omitempty"`
+}
+
+// healthCache shares one check among concurrent probes and reuses a
+// recent answer, so that probes cannot make the receiver busy.
+type healthCache struct {
+	mu   sync.Mutex
+	last Health
+	at   time.Time
+}
+
+// HealthHandler answers any GET with a health check: 200 and status
+// "ok" when a fresh Check was clean and extra (when set; e.g. "are the
+// reports being written") passes, else 503 with the reason. An answer
+// younger than maxAge is reused, and probes that arrive while a check
+// runs wait for it, so probes cost at most one check per maxAge.
+func (s *Server) HealthHandler(maxAge time.Duration, extra func() error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		hc := &s.health
+		hc.mu.Lock()
+		if hc.at.IsZero() || time.Since(hc.at) > maxAge {
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), s.opt.HandshakeTimeout+10*time.Second)
+			r, err := s.Check(ctx)
+			cancel()
+			if err == nil && extra != nil {
+				err = extra()
+			}
+			h := Health{Status: "ok", Verdict: r.Verdict, CheckedAt: start.UTC(), Seconds: time.Since(start).Seconds(), RunID: r.RunID}
+			if err != nil {
+				h.Status, h.Error = "fail", err.Error()
+				s.log.Warn("health check failed", "error", err.Error())
+			}
+			hc.last, hc.at = h, time.Now()
+		}
+		h := hc.last
+		hc.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(h)
+	})
+}

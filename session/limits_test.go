@@ -1,0 +1,561 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/wire"
+)
+
+// Every limit and refusal of a receiver left running, each checked
+// against a real listener while a legitimate sender is served at the
+// same time.
+
+var token = []byte("0123456789abcdef-test-token")
+
+// legit starts a legitimate run from 127.0.0.1 (or o.Bind) and returns
+// a function that waits for its report and fails the test unless it is
+// clean.
+func legit(t *testing.T, addr string, o ClientOptions) func() {
+	t.Helper()
+	o.Addr = addr
+	if o.Bytes == 0 && o.Duration == 0 {
+		o.Bytes = 32 << 20
+	}
+	o.Rate = 400e6 // long enough to overlap what the test does meanwhile
+	c := client(t, o)
+	done := make(chan report.Report, 1)
+	go func() { done <- c.Run(context.Background()) }()
+	return func() {
+		t.Helper()
+		r := <-done
+		if r.Verdict != report.Clean || r.BytesVerified != o.Bytes && o.Bytes != 0 {
+			t.Fatalf("the legitimate sender was not served: %s, %d bytes, %q", r.Verdict, r.BytesVerified, r.Error)
+		}
+	}
+}
+
+// dialFrom dials addr from the loopback address from (e.g. 127.0.0.2):
+// another source host, as the server sees it.
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// expectRefusal reads the refusal a connection got, failing unless it is one
+// containing want.
+func expectRefusal(t *testing.T, c net.Conn, want string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		typ, p, err := wire.ReadFrame(c, wire.TypeReply)
+		if err != nil {
+			t.Fatalf("no refusal %q: %v", want, err)
+		}
+		if typ != wire.TypeReply {
+			continue
+		}
+		_, err = wire.DecodeReply(p)
+		var ref *wire.RefusedError
+		if !errors.As(err, &ref) || !strings.Contains(ref.Reason, want) {
+			t.Fatalf("reply %v, want a refusal with %q", err, want)
+		}
+		return
+	}
+}
+
+func forward(id string, bytes int64) wire.Hello {
+	return wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: bytes}
+}
+
+func TestTokenRefusals(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Token: token})
+	done := legit(t, addr, ClientOptions{Token: token})
+
+	// No token: refused with a reason, before any pattern byte.
+	c := dialFrom(t, "127.0.0.2", addr)
+	err := handshakeToken(c, forward("00000000000000a1", 1<<20), nil)
+	var ref *wire.RefusedError
+	if !errors.As(err, &ref) || !strings.Contains(ref.Reason, "requires a token") {
+		t.Fatalf("no token: %v", err)
+	}
+	// A wrong token.
+	c = dialFrom(t, "127.0.0.2", addr)
+	err = handshakeToken(c, forward("00000000000000a2", 1<<20), []byte("not-the-token-at-all"))
+	if !errors.As(err, &ref) || !strings.Contains(ref.Reason, "authentication failed") {
+		t.Fatalf("wrong token: %v", err)
+	}
+	// A right MAC for another hello (a replayed or altered plan).
+	c = dialFrom(t, "127.0.0.2", addr)
+	h := forward("00000000000000a3", 1<<20)
+	h.Nonce = wire.NewNonce()
+	b, _ := wire.EncodeHello(h)
+	c.Write(b)
+	_, p, _ := wire.ReadFrame(c, wire.TypeChallenge)
+	ch, _ := wire.DecodeChallenge(p)
+	h.Bytes++
+	other, _ := wire.EncodeHello(h)
+	a, _ := wire.EncodeAuth(wire.Auth{MAC: wire.Sign(token, wire.Dialer, ch.Nonce, wire.Payload(other))})
+	c.Write(a)
+	expectRefusal(t, c, "authentication failed")
+	// The real Client without a token is told what to do.
+	r := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background())
+	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "requires a token: pass --token-file") {
+		t.Fatalf("client without token: %s %q", r.Verdict, r.Error)
+	}
+	done()
+	if reps := stop(); len(reps) != 1 || reps[0].Verdict != report.Clean {
+		t.Fatalf("receiver reports: %+v", reps)
+	}
+}
+
+// TestTokenProof: the sender believes only a receiver that proves the
+// token back.
+func TestTokenProof(t *testing.T) {
+	// A receiver without a token, to a sender with one.
+	addr, _ := serve(t, ServerOptions{})
+	r := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20, Token: token}).Run(context.Background())
+	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "checks no token") {
+		t.Fatalf("receiver without a token: %s %q", r.Verdict, r.Error)
+	}
+	// A receiver that claims a token but cannot prove it.
+	addr = fakeReceiverAuth(t, wire.AuthHMAC, func(c net.Conn, h wire.Hello) {
+		b, _ := wire.EncodeReply(wire.Reply{Proof: strings.Repeat("00", 32)})
+		c.Write(b)
+	})
+	r = client(t, ClientOptions{Addr: addr, Bytes: 1 << 20, Token: token}).Run(context.Background())
+	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "could not prove it holds the token") {
+		t.Fatalf("false proof: %s %q", r.Verdict, r.Error)
+	}
+	// Same token on both ends: clean, and control connections (finish
+	// of a timed run) authenticate too.
+	addr, stop := serve(t, ServerOptions{Token: token, Once: true})
+	r = client(t, ClientOptions{Addr: addr, Duration: 200 * time.Millisecond, Streams: 2, Bidir: true, Token: token}).Run(context.Background())
+	if reps := stop(); r.Verdict != report.Clean || len(reps) != 1 || reps[0].Verdict != report.Clean {
+		t.Fatalf("timed bidir run with a token: %s %q; %+v", r.Verdict, r.Error, reps)
+	}
+}
+
+// fakeReceiverAuth is fakeReceiver whose challenge names auth.
+func fakeReceiverAuth(t *testing.T, auth string, f func(c net.Conn, h wire.Hello)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, p, err := wire.ReadFrame(c, wire.TypeHello)
+		if err != nil {
+			t.Errorf("fake receiver: %v", err)
+			return
+		}
+		h, err := wire.DecodeHello(p)
+		if err != nil {
+			t.Errorf("fake receiver: %v", err)
+			return
+		}
+		b, _ := wire.EncodeChallenge(wire.Challenge{Nonce: wire.NewNonce(), Auth: auth})
+		c.Write(b)
+		if _, _, err := wire.ReadFrame(c, wire.TypeAuth); err != nil {
+			t.Errorf("fake receiver: %v", err)
+			return
+		}
+		f(c, h)
+	}()
+	return ln.Addr().String()
+}
+
+func TestAllow(t *testing.T) {
+	allow, err := ParseAllow([]string{"127.0.0.3/32", "fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, stop := serve(t, ServerOptions{Allow: allow})
+	done := legit(t, addr, ClientOptions{Bind: "127.0.0.3"})
+	// A stranger is refused before it says anything.
+	c := dialFrom(t, "127.0.0.2", addr)
+	expectRefusal(t, c, "address 127.0.0.2 is not allowed")
+	// The host itself always may (its health check).
+	c = dialFrom(t, "127.0.0.1", addr)
+	if err := handshake(t, c, wire.Hello{RunID: "00000000000000b1", Direction: wire.Abort}); err != nil {
+		t.Fatalf("this host refused: %v", err)
+	}
+	done()
+	if reps := stop(); len(reps) != 1 || reps[0].Verdict != report.Clean {
+		t.Fatalf("receiver reports: %+v", reps)
+	}
+}
+
+func TestParseAllow(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+		err  string
+	}{
+		{[]string{"10.0.0.0/8", "192.0.2.7", "fd00::/8", ""}, "[10.0.0.0/8 192.0.2.7/32 fd00::/8]", ""},
+		{[]string{"10.0.0.1/8"}, "", "host bits set: did you mean 10.0.0.0/8?"},
+		{[]string{"hostB"}, "", `--allow "hostB": want a network`},
+		{[]string{"10.0.0.0/33"}, "", "want a network"},
+	} {
+		got, err := ParseAllow(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseAllow(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(got) != tc.want {
+			t.Errorf("ParseAllow(%q) = %v, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+	// An address matches its network whether it arrives as IPv4 or as
+	// IPv4-mapped IPv6.
+	s := &Server{opt: ServerOptions{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	mapped := addrOf(&net.TCPAddr{IP: net.ParseIP("::ffff:10.1.2.3")})
+	if !s.allowed(mapped, netip.MustParseAddr("10.9.9.9")) {
+		t.Error("IPv4-mapped address not matched by its IPv4 network")
+	}
+}
+
+func TestMaxSessions(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{MaxSessions: 1})
+	done := legit(t, addr, ClientOptions{})
+	// Wait until the legitimate run holds the one session.
+	waitFor(t, func() bool { _, n := serverRuns(addr); return n }, "the legitimate run to start")
+	c := dialFrom(t, "127.0.0.2", addr)
+	err := handshake(t, c, forward("00000000000000c1", 1<<20))
+	var ref *wire.RefusedError
+	if !errors.As(err, &ref) || !strings.Contains(ref.Reason, "busy: 1 runs under way (--max-sessions 1)") {
+		t.Fatalf("second session: %v", err)
+	}
+	done()
+	// Once the first is done, the next is served.
+	if r := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background()); r.Verdict != report.Clean {
+		t.Fatalf("after the first run: %s %q", r.Verdict, r.Error)
+	}
+	if reps := stop(); len(reps) != 2 {
+		t.Fatalf("%d reports, want 2", len(reps))
+	}
+}
+
+// servers lets tests see a Server's state by its address.
+var servers sync.Map // address -> *Server
+
+// serverRuns returns the server at addr and whether it has a run under
+// way.
+func serverRuns(addr string) (*Server, bool) {
+	v, ok := servers.Load(addr)
+	if !ok {
+		return nil, false
+	}
+	s := v.(*Server)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s, len(s.runs) > 0
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestSlowHandshake(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{HandshakeTimeout: 300 * time.Millisecond})
+	done := legit(t, addr, ClientOptions{HandshakeTimeout: time.Second})
+	// Silent from the start, and silent after the hello: each is cut off
+	// at the handshake deadline, and told why.
+	var silent [20]net.Conn
+	for i := range silent {
+		silent[i] = dialFrom(t, "127.0.0.2", addr)
+	}
+	half := dialFrom(t, "127.0.0.2", addr)
+	h := forward("00000000000000d1", 1<<20)
+	h.Nonce = wire.NewNonce()
+	b, _ := wire.EncodeHello(h)
+	half.Write(b)
+	if _, _, err := wire.ReadFrame(half, wire.TypeChallenge); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range silent {
+		expectRefusal(t, c, "no hello from the peer within 300ms")
+	}
+	expectRefusal(t, half, "no auth from the peer within 300ms")
+	done()
+	stop()
+}
+
+func TestMaxConnsPerSource(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{MaxConnsPerSource: 5, HandshakeTimeout: 5 * time.Second})
+	var idle []net.Conn
+	for range 5 {
+		idle = append(idle, dialFrom(t, "127.0.0.2", addr))
+	}
+	s, _ := serverRuns(addr)
+	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.conns == 5 }, "5 connections admitted")
+	// The sixth from that host is refused at once; another host is
+	// served meanwhile.
+	done := legit(t, addr, ClientOptions{})
+	expectRefusal(t, dialFrom(t, "127.0.0.2", addr), "too many connections from 127.0.0.2: 5 open (--max-conns-per-source)")
+	done()
+	// Closing one frees its place.
+	idle[0].Close()
+	waitFor(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.perSource[netip.MustParseAddr("127.0.0.2")] == 4
+	}, "a place freed")
+	c := dialFrom(t, "127.0.0.2", addr)
+	if err := handshake(t, c, wire.Hello{RunID: "00000000000000e1", Direction: wire.Abort}); err != nil {
+		t.Fatalf("after a place was freed: %v", err)
+	}
+	stop()
+}
+
+func TestMaxConns(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{MaxConns: 3, HandshakeTimeout: 5 * time.Second})
+	for _, from := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		dialFrom(t, from, addr)
+	}
+	s, _ := serverRuns(addr)
+	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.conns == 3 }, "3 connections admitted")
+	expectRefusal(t, dialFrom(t, "127.0.0.5", addr), "busy: 3 connections open (--max-conns)")
+	stop()
+}
+
+func TestRunLimits(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{MaxBytes: 4 << 20, MaxDuration: time.Minute, StreamWait: 100 * time.Millisecond, IdleTimeout: 200 * time.Millisecond})
+	done := legit(t, addr, ClientOptions{Bytes: 4 << 20})
+	var ref *wire.RefusedError
+	// Plans over the limits are refused up front.
+	for _, tc := range []struct {
+		h    wire.Hello
+		want string
+	}{
+		{forward("00000000000000f1", 8<<20), "more than this receiver allows (--max-bytes 4194304)"},
+		{wire.Hello{RunID: "00000000000000f2", Streams: 4, Direction: wire.Forward, Pattern: "zeros", Bytes: 2 << 20}, "--max-bytes"},
+		{wire.Hello{RunID: "00000000000000f3", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: time.Hour}, "longer than this receiver allows (--max-duration 1m0s)"},
+	} {
+		c := dialFrom(t, "127.0.0.2", addr)
+		if err := handshake(t, c, tc.h); !errors.As(err, &ref) || !strings.Contains(ref.Reason, tc.want) {
+			t.Errorf("%+v: %v, want a refusal with %q", tc.h, err, tc.want)
+		}
+	}
+	done()
+	// A timed run is cut at the byte limit...
+	r := client(t, ClientOptions{Addr: addr, Duration: 30 * time.Second}).Run(context.Background())
+	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "the run sent more than this receiver allows (--max-bytes 4194304)") {
+		t.Fatalf("timed run over --max-bytes: %s %q", r.Verdict, r.Error)
+	}
+	// ...and a sender that goes on past its planned duration is cut too.
+	c := dialFrom(t, "127.0.0.2", addr)
+	h := wire.Hello{RunID: "00000000000000f4", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Duration: 100 * time.Millisecond}
+	if err := handshake(t, c, h); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	buf := make([]byte, 1024)
+	for time.Since(start) < 10*time.Second {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(buf); err != nil {
+			break
+		}
+		time.Sleep(time.Millisecond) // stays under the byte limit
+	}
+	reps := stop()
+	var over *report.Report
+	for i := range reps {
+		if reps[i].RunID == h.RunID {
+			over = &reps[i]
+		}
+	}
+	if over == nil || over.Verdict != report.Incomplete || !strings.Contains(over.Error, "past its planned 100ms") {
+		t.Fatalf("sender past its duration: %+v", over)
+	}
+}
+
+// TestPanicStaysInItsSession: a panic while serving one run's stream
+// ends that run, reported incomplete, while another run goes on clean
+// and the server serves the next.
+func TestPanicStaysInItsSession(t *testing.T) {
+	const doomed = "00000000000000aa"
+	streamHook = func(h wire.Hello) {
+		if h.RunID == doomed {
+			panic("test: a bug in one session")
+		}
+	}
+	t.Cleanup(func() { streamHook = nil })
+	addr, stop := serve(t, ServerOptions{})
+	done := legit(t, addr, ClientOptions{})
+	r := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20, RunID: doomed}).Run(context.Background())
+	if r.Verdict != report.Incomplete {
+		t.Fatalf("the doomed run: %s %q", r.Verdict, r.Error)
+	}
+	done()
+	if r := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background()); r.Verdict != report.Clean {
+		t.Fatalf("the run after: %s %q", r.Verdict, r.Error)
+	}
+	reps := stop()
+	found := false
+	for _, x := range reps {
+		if x.RunID == doomed {
+			found = true
+			if x.Verdict != report.Incomplete || !strings.Contains(x.Error, "receiver internal error: test: a bug in one session") {
+				t.Errorf("doomed run's report: %s %q", x.Verdict, x.Error)
+			}
+		}
+	}
+	if !found || len(reps) != 3 {
+		t.Fatalf("%d reports, doomed run reported: %v", len(reps), found)
+	}
+}
+
+// TestReportPanic: a report function that panics loses that report,
+// loudly, and nothing else.
+func TestReportPanic(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	n := 0
+	var mu sync.Mutex
+	s, _ := NewServer(ServerOptions{Logger: testLogger(t), Report: func(r report.Report) {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == 1 {
+			panic("test: disk on fire")
+		}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	for range 2 {
+		if r := client(t, ClientOptions{Addr: ln.Addr().String(), Bytes: 1 << 20}).Run(context.Background()); r.Verdict != report.Clean {
+			t.Fatalf("%s %q", r.Verdict, r.Error)
+		}
+	}
+	cancel()
+	<-done
+	if n != 2 {
+		t.Fatalf("%d reports delivered, want 2", n)
+	}
+}
+
+// TestAcceptLoopFailure: when the listener dies, Serve returns its error
+// at once and the runs under way are ended and reported, not left
+// half-alive.
+func TestAcceptLoopFailure(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	var mu sync.Mutex
+	var reps []report.Report
+	s, _ := NewServer(ServerOptions{Logger: testLogger(t), Report: func(r report.Report) {
+		mu.Lock()
+		reps = append(reps, r)
+		mu.Unlock()
+	}})
+	done := make(chan error)
+	go func() { done <- s.Serve(context.Background(), ln) }()
+	c := client(t, ClientOptions{Addr: ln.Addr().String(), Duration: time.Hour})
+	got := make(chan report.Report)
+	go func() { got <- c.Run(context.Background()) }()
+	waitFor(t, func() bool { return c.Progress().Sent > 0 }, "the run to start")
+	ln.Close()
+	select {
+	case err := <-done:
+		if err == nil || !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Serve returned %v, want the accept error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve went on without its listener")
+	}
+	if r := <-got; r.Verdict != report.Incomplete {
+		t.Fatalf("the run under way: %s", r.Verdict)
+	}
+	if len(reps) != 1 || reps[0].Verdict != report.Incomplete {
+		t.Fatalf("reports %+v", reps)
+	}
+}
+
+func TestHealthCheck(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	var reported []report.Report
+	var mu sync.Mutex
+	allow, _ := ParseAllow([]string{"192.0.2.0/24"}) // nobody but this host
+	s, _ := NewServer(ServerOptions{Logger: testLogger(t), Token: token, Allow: allow, MaxSessions: 1, Report: func(r report.Report) {
+		mu.Lock()
+		reported = append(reported, r)
+		mu.Unlock()
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	h := httptest.NewServer(s.HealthHandler(0, nil))
+	defer h.Close()
+	get := func() (int, Health) {
+		resp, err := http.Get(h.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got Health
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		return resp.StatusCode, got
+	}
+	// A real run through the listener, with the token, while a real run
+	// holds the only session: health checks do not count against it.
+	busy := legit(t, ln.Addr().String(), ClientOptions{Token: token})
+	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.runs) > 0 }, "the run to start")
+	code, got := get()
+	if code != 200 || got.Status != "ok" || got.Verdict != report.Clean || got.RunID == "" {
+		t.Fatalf("healthy receiver: %d %+v", code, got)
+	}
+	busy()
+	// The check's run is not a report.
+	mu.Lock()
+	n := len(reported)
+	mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d reports, want only the real run's", n)
+	}
+	// A failing extra check fails the endpoint.
+	bad := httptest.NewServer(s.HealthHandler(0, func() error { return errors.New("disk full") }))
+	defer bad.Close()
+	if resp, err := http.Get(bad.URL); err != nil || resp.StatusCode != 503 {
+		t.Fatalf("failing extra check: %v %v", resp, err)
+	}
+	// A dead listener is a failed health check, not a stale "ok".
+	cancel()
+	<-done
+	code, got = get()
+	if code != 503 || got.Status != "fail" || got.Error == "" {
+		t.Fatalf("stopped receiver: %d %+v", code, got)
+	}
+}
