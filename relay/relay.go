@@ -4,12 +4,23 @@
 // drive real corruption through real sockets.
 //
 // The relay understands just enough of the control protocol (package
-// wire) to find the data stream of each connection: it passes the Hello
-// (and, for a reverse stream, the Reply) through unchanged and injects
-// only into the bare pattern bytes that follow, at their data-stream
-// offsets. In raw mode the whole client-to-server direction is the data
-// stream. The other direction, which carries Reply and Result frames, is
-// never touched.
+// wire) to find the data stream of each connection. Every connection
+// opens with a four-message handshake: the dialer's Hello and Auth
+// (client to server) and the listener's Challenge and Reply (server to
+// client). The relay reads the Hello to learn the connection's
+// direction, then follows the frames that open the direction carrying
+// the data: for a forward stream the client's Hello and Auth, after
+// which the dialer sends the bare pattern; for a reverse stream the
+// server's Challenge and Reply, after which the listener sends it. Each
+// frame is relayed byte for byte as soon as it is whole (the peers sign
+// the Hello as sent), and injections land only in the bare pattern bytes
+// after the last of them, at their data-stream offsets. A direction
+// whose frames are not the expected ones (a refusal in place of the
+// Challenge, say) is relayed untouched from there on, and so is one
+// whose final Reply is a refusal. Abort and finish connections carry no
+// data and are never touched, nor is the other direction of a stream,
+// which carries the rest of the handshake and the Result. In raw mode
+// the whole client-to-server direction is the data stream.
 package relay
 
 import (
@@ -24,8 +35,8 @@ import (
 	"github.com/zerocheck/zerocheck/wire"
 )
 
-// bufSize is the size of each direction's buffer. It holds any Hello or
-// Reply frame whole (64 KiB + 16 bytes at most).
+// bufSize is the size of each direction's buffer. It holds any handshake
+// frame whole (64 KiB + 16 bytes at most, a Hello or a Reply).
 const bufSize = 256 << 10
 
 // maxLogged bounds the injection lines logged per connection: a rate
@@ -124,16 +135,28 @@ type dir struct {
 	name     string
 	src, dst net.Conn
 	buf      []byte
-	// pending bytes of buf were read before the pump started; the first
-	// skip of them are not data. readErr ended that read.
-	pending, skip int
-	readErr       error
-	// expect, if set, is the frame type that opens this direction before
-	// its data (the Reply of a reverse stream).
-	expect wire.Type
+	// pending bytes at the start of buf are read but not yet relayed.
+	pending int
+	// readErr is the error that ended src: Read returns it from then on.
+	readErr error
+	// expect are the frames that open this direction, in order, before
+	// its data: a Hello and an Auth, or a Challenge and a Reply. They are
+	// relayed untouched; the data stream starts after the last.
+	expect []wire.Type
 	inj    *Injector // nil: pass through untouched
 	off    int64     // data-stream offset of the next data byte
 	n      int64     // bytes relayed
+}
+
+// Read reads from d's source. Its first error sticks, so that bytes
+// that came with it are relayed before it ends the pump.
+func (d *dir) Read(p []byte) (int, error) {
+	if d.readErr != nil {
+		return 0, d.readErr
+	}
+	n, err := d.src.Read(p)
+	d.readErr = err
+	return n, err
 }
 
 func (s *server) handle(ctx context.Context, id int, client net.Conn) {
@@ -243,10 +266,11 @@ func (c *conn) injector() *Injector {
 }
 
 // sniff reads the client's Hello and decides which direction carries
-// the data stream. The bytes it read stay in up.buf for the pump.
+// the data stream and which frames open it. The bytes it read stay in
+// up.buf for the pump, which relays them, the Hello first.
 func (c *conn) sniff(up, down *dir) {
-	n, have, ferr, rerr := readFrame(up.src, up.buf, wire.TypeHello)
-	up.pending, up.skip, up.readErr = have, have, rerr
+	n, have, ferr, rerr := readFrame(up, up.buf, 0, wire.TypeHello)
+	up.pending = have
 	if rerr != nil {
 		return
 	}
@@ -272,14 +296,16 @@ func (c *conn) sniff(up, down *dir) {
 		dirn, stream = m.Direction, m.Stream
 	}
 	c.label = fmt.Sprintf("stream %d %s", stream, dirn)
+	dialer := []wire.Type{wire.TypeHello, wire.TypeAuth}
+	listener := []wire.Type{wire.TypeChallenge, wire.TypeReply}
 	switch dirn {
 	case wire.Forward:
-		up.skip = n
-		up.inj = c.injector()
+		up.expect, up.inj = dialer, c.injector()
 	case wire.Reverse:
-		down.expect = wire.TypeReply
-		down.inj = c.injector()
+		up.expect = dialer
+		down.expect, down.inj = listener, c.injector()
 	case wire.Abort, wire.Finish:
+		up.expect = dialer
 	default:
 		c.s.logf("conn %d: hello with unknown direction %q: relaying untouched", c.id, dirn)
 	}
@@ -302,32 +328,39 @@ func (c *conn) pump(d *dir) {
 	c.fail(fmt.Errorf("%s: %w", d.name, err))
 }
 
+// copy relays d: its opening frames untouched, each as soon as it is
+// whole, then its data through the injector.
 func (c *conn) copy(d *dir) error {
-	if d.expect != 0 {
-		n, have, ferr, rerr := readFrame(d.src, d.buf, d.expect)
-		d.pending, d.skip, d.readErr = have, have, rerr
-		switch {
-		case rerr != nil:
+	for i, want := range d.expect {
+		n, have, ferr, rerr := readFrame(d, d.buf, d.pending, want)
+		d.pending = have
+		if ferr != nil || rerr != nil {
+			c.surprise(d, i, ferr, rerr)
 			d.inj = nil
-		case ferr != nil:
-			c.s.logf("conn %d %s: %s does not open with a %s frame (%v): relaying untouched", c.id, c.label, d.name, d.expect, ferr)
-			d.inj = nil
-		default:
-			d.skip = n
+			break
 		}
+		if want == wire.TypeReply && d.inj != nil {
+			// A refusal ends the handshake: no data follows.
+			_, err := wire.DecodeReply(d.buf[wire.HeaderSize : n-wire.TrailerSize])
+			if errors.As(err, new(*wire.RefusedError)) {
+				c.s.logf("conn %d %s: %s: %v: relaying untouched", c.id, c.label, d.name, err)
+				d.inj = nil
+			}
+		}
+		if err := c.send(d, d.buf[:n]); err != nil {
+			return err
+		}
+		d.pending = copy(d.buf, d.buf[n:have])
 	}
 	if d.pending > 0 {
-		if err := c.emit(d, d.buf[:d.pending], d.skip); err != nil {
+		if err := c.emit(d, d.buf[:d.pending]); err != nil {
 			return err
 		}
 	}
-	if d.readErr != nil {
-		return d.readErr
-	}
 	for {
-		n, err := d.src.Read(d.buf)
+		n, err := d.Read(d.buf)
 		if n > 0 {
-			if werr := c.emit(d, d.buf[:n], 0); werr != nil {
+			if werr := c.emit(d, d.buf[:n]); werr != nil {
 				return werr
 			}
 		}
@@ -337,32 +370,59 @@ func (c *conn) copy(d *dir) error {
 	}
 }
 
-// emit injects into b after its first skip bytes and writes it on.
-func (c *conn) emit(d *dir, b []byte, skip int) error {
-	if d.inj != nil && len(b) > skip {
-		d.inj.Apply(b[skip:], d.off)
-		d.off += int64(len(b) - skip)
+// surprise logs that d's i-th opening frame is not what it should be:
+// the rest of d is relayed untouched. A direction that ends early is
+// logged only when it was to be injected: a refused peer just hangs up.
+func (c *conn) surprise(d *dir, i int, ferr, rerr error) {
+	want := d.expect[i]
+	switch {
+	case ferr != nil && i == 0:
+		c.s.logf("conn %d %s: %s does not open with its %s frame (%v): relaying untouched", c.id, c.label, d.name, want, ferr)
+	case ferr != nil:
+		c.s.logf("conn %d %s: %s has no %s frame after its %s (%v): relaying untouched", c.id, c.label, d.name, want, d.expect[i-1], ferr)
+	case rerr == io.EOF && d.inj != nil:
+		c.s.logf("conn %d %s: %s ended before a whole %s frame: nothing injected", c.id, c.label, d.name, want)
 	}
+}
+
+// emit injects into b, the next data bytes of d, and relays it.
+func (c *conn) emit(d *dir, b []byte) error {
+	if d.inj != nil {
+		d.inj.Apply(b, d.off)
+		d.off += int64(len(b))
+	}
+	return c.send(d, b)
+}
+
+// send relays b as it is.
+func (c *conn) send(d *dir, b []byte) error {
 	n, err := d.dst.Write(b)
 	d.n += int64(n)
 	return err
 }
 
-// readFrame reads from r into buf until buf holds one whole frame of
-// type want, and returns the frame's length and the bytes read (which may
-// run past the frame). ferr says the bytes are not such a frame; rerr is
-// a read error (or EOF) before the frame was whole. The frame's length is
-// checked against its type's bound before anything more is read.
-func readFrame(r io.Reader, buf []byte, want wire.Type) (n, have int, ferr, rerr error) {
-	for have < wire.HeaderSize {
-		m, err := r.Read(buf[have:])
-		have += m
+// readFrame reads from r into buf, which holds have bytes already, until
+// buf opens with one whole frame of type want. It returns the frame's
+// length and held, the bytes buf then holds (which may run past the
+// frame); it reads nothing when the frame is there already. ferr says
+// the bytes are not such a frame; rerr is a read error (or EOF) before
+// the frame was whole. The header (magic, version, type, and the length
+// against the type's bound) is checked before anything more is read.
+func readFrame(r io.Reader, buf []byte, have int, want wire.Type) (n, held int, ferr, rerr error) {
+	var err error
+	for {
 		if k := min(have, len(wire.Magic)); string(buf[:k]) != wire.Magic[:k] {
 			return 0, have, fmt.Errorf("first bytes % x", buf[:min(have, wire.HeaderSize)]), nil
+		}
+		if have >= wire.HeaderSize {
+			break
 		}
 		if err != nil {
 			return 0, have, nil, err
 		}
+		var m int
+		m, err = r.Read(buf[have:])
+		have += m
 	}
 	hd, err := wire.ParseHeader(buf[:wire.HeaderSize])
 	switch {

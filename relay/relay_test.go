@@ -3,6 +3,9 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
+	"time"
 
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -75,6 +80,11 @@ func startRelay(t *testing.T, opt Options) (addr string, logs *logBook, stop fun
 	return ln.Addr().String(), logs, stop
 }
 
+// connTimeout bounds each test connection: a relay that holds a frame
+// back until the next arrives deadlocks the handshake, and fails rather
+// than hangs.
+const connTimeout = time.Minute
+
 // backend listens on 127.0.0.1 and runs serve on each connection it
 // accepts, until the test ends.
 func backend(t *testing.T, serve func(c *net.TCPConn)) string {
@@ -92,6 +102,7 @@ func backend(t *testing.T, serve func(c *net.TCPConn)) string {
 			}
 			wg.Go(func() {
 				defer c.Close()
+				c.SetDeadline(time.Now().Add(connTimeout))
 				serve(c)
 			})
 		}
@@ -110,6 +121,7 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(connTimeout))
 	return c.(*net.TCPConn)
 }
 
@@ -133,22 +145,190 @@ func mustParse(t *testing.T, spec string) []Injection {
 	return items
 }
 
-func hello(t *testing.T, d wire.Direction, streamNo int, pat string) []byte {
+// token is the test peers' shared secret.
+var token = []byte("fire drills need a token too 0123456789")
+
+// helloFrame returns h, with a fresh nonce, as a frame.
+func helloFrame(t testing.TB, h wire.Hello) []byte {
 	t.Helper()
-	f, err := wire.EncodeHello(wire.Hello{RunID: "0123456789abcdef", Streams: 4, Stream: streamNo, Direction: d, Pattern: pat, Bytes: 1 << 20})
+	h.Nonce = wire.NewNonce()
+	f, err := wire.EncodeHello(h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func reply(t *testing.T) []byte {
+func hello(t testing.TB, d wire.Direction, streamNo int, pat string) []byte {
 	t.Helper()
-	f, err := wire.EncodeReply(wire.Reply{Version: "test", Facts: []byte(`{"kernel":"6.1"}`)})
+	return helloFrame(t, wire.Hello{RunID: "0123456789abcdef", Streams: 4, Stream: streamNo, Direction: d, Pattern: pat, Bytes: 1 << 20})
+}
+
+func challengeFrame(t testing.TB) []byte {
+	t.Helper()
+	f, err := wire.EncodeChallenge(wire.Challenge{Nonce: wire.NewNonce(), Auth: wire.AuthNone})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+func authFrame(t testing.TB, mac string) []byte {
+	t.Helper()
+	f, err := wire.EncodeAuth(wire.Auth{MAC: mac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func replyFrame(t testing.TB, r wire.Reply) []byte {
+	t.Helper()
+	f, err := wire.EncodeReply(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// header hand-builds a frame header.
+func header(version byte, typ wire.Type, reserved byte, length uint32) []byte {
+	h := append([]byte(wire.Magic), version, byte(typ), 0, reserved)
+	return binary.BigEndian.AppendUint32(h, length)
+}
+
+// withVersion returns a copy of frame f with version byte v.
+func withVersion(f []byte, v byte) []byte {
+	f = bytes.Clone(f)
+	f[4] = v
+	return f
+}
+
+// writeIn writes b in writes of chunk bytes, or in one write when chunk
+// is 0.
+func writeIn(w io.Writer, b []byte, chunk int) error {
+	if chunk == 0 {
+		chunk = max(len(b), 1)
+	}
+	for i := 0; i < len(b); i += chunk {
+		if _, err := w.Write(b[i:min(i+chunk, len(b))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bigFacts make a Hello or a Reply of nearly the largest size.
+var bigFacts = json.RawMessage(`{"pad":"` + strings.Repeat("x", 60000) + `"}`)
+
+// listener is a test listener's side of the handshake.
+type listener struct {
+	tok   []byte // nil: check no token
+	chunk int    // writes of chunk bytes; 0: one write per frame
+	facts json.RawMessage
+	// then is written after the Reply, in the same write when chunk is 0.
+	then []byte
+}
+
+// handshake reads the Hello from r, sends a Challenge on w, reads and
+// checks the Auth, and answers with a Reply, then l.then. A Hello that
+// does not validate is taken as it is. It returns the Hello and the
+// frames it sent; a refusal is an error, sent as the Reply.
+func (l listener) handshake(r io.Reader, w io.Writer) (wire.Hello, []byte, error) {
+	_, hp, err := wire.ReadFrame(r, wire.TypeHello)
+	if err != nil {
+		return wire.Hello{}, nil, err
+	}
+	h, _ := wire.DecodeHello(hp)
+	ch := wire.Challenge{Nonce: wire.NewNonce(), Auth: wire.AuthNone}
+	if l.tok != nil {
+		ch.Auth = wire.AuthHMAC
+	}
+	sent, _ := wire.EncodeChallenge(ch)
+	if err := writeIn(w, sent, l.chunk); err != nil {
+		return h, sent, err
+	}
+	_, ap, err := wire.ReadFrame(r, wire.TypeAuth)
+	if err != nil {
+		return h, sent, err
+	}
+	reply := wire.Reply{Version: "test", Facts: l.facts}
+	a, err := wire.DecodeAuth(ap)
+	switch {
+	case err != nil:
+		reply = wire.Reply{Error: err.Error()}
+	case l.tok != nil && !wire.Verify(l.tok, wire.Dialer, ch.Nonce, hp, a.MAC):
+		reply = wire.Reply{Error: "authentication failed"}
+	case l.tok != nil:
+		reply.Proof = wire.Sign(l.tok, wire.Listener, ch.Nonce, hp)
+	}
+	f, _ := wire.EncodeReply(reply)
+	sent = append(sent, f...)
+	if reply.Error != "" {
+		writeIn(w, f, l.chunk)
+		return h, sent, errors.New(reply.Error)
+	}
+	if l.chunk == 0 {
+		_, err = w.Write(append(f, l.then...))
+		return h, sent, err
+	}
+	if err := writeIn(w, f, l.chunk); err != nil {
+		return h, sent, err
+	}
+	_, err = w.Write(l.then)
+	return h, sent, err
+}
+
+// dialer is a test dialer's side of the handshake after its Hello.
+type dialer struct {
+	tok   []byte // signs when the listener asks
+	chunk int    // the Auth in writes of chunk bytes; 0: one write
+	// then is written after the Auth, in the same write when chunk is 0.
+	then []byte
+}
+
+// handshake reads the Challenge from r, sends the Auth on w, then d.then,
+// and reads and checks the Reply and its proof. It returns the Auth
+// frame it sent; a refusal is a *wire.RefusedError.
+func (d dialer) handshake(r io.Reader, w io.Writer, hello []byte) ([]byte, error) {
+	typ, p, err := wire.ReadFrame(r, wire.TypeChallenge)
+	if err != nil {
+		return nil, err
+	}
+	if typ == wire.TypeReply {
+		if _, err := wire.DecodeReply(p); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("a reply that is no refusal in place of the challenge")
+	}
+	ch, err := wire.DecodeChallenge(p)
+	if err != nil {
+		return nil, err
+	}
+	var a wire.Auth
+	if ch.Auth == wire.AuthHMAC {
+		a.MAC = wire.Sign(d.tok, wire.Dialer, ch.Nonce, wire.Payload(hello))
+	}
+	f, _ := wire.EncodeAuth(a)
+	if d.chunk == 0 {
+		_, err = w.Write(append(bytes.Clone(f), d.then...))
+	} else if err = writeIn(w, f, d.chunk); err == nil {
+		_, err = w.Write(d.then)
+	}
+	if err != nil {
+		return f, err
+	}
+	if _, p, err = wire.ReadFrame(r, wire.TypeReply); err != nil {
+		return f, err
+	}
+	reply, err := wire.DecodeReply(p)
+	if err != nil {
+		return f, err
+	}
+	if ch.Auth == wire.AuthHMAC && !wire.Verify(d.tok, wire.Listener, ch.Nonce, wire.Payload(hello), reply.Proof) {
+		return f, errors.New("the listener's proof does not verify")
+	}
+	return f, nil
 }
 
 func TestRelayRaw(t *testing.T) {
@@ -212,159 +392,305 @@ func TestRelayRaw(t *testing.T) {
 	}
 }
 
-// Forward streams: the hello passes unchanged, injections land at data
-// offsets after it, each connection in its own offset space.
+// Forward streams: the dialer's Hello and Auth pass unchanged (the
+// listener's check of the Auth's MAC over the Hello proves it), and
+// injections land at data offsets counted from the first byte after the
+// Auth, each connection in its own offset space, however the frames
+// arrive.
 func TestRelayForward(t *testing.T) {
 	const spec = "bitflip@0:1,random@5000:10,block@65530:2"
 	const size = 1 << 20
-	res := reply(t)
-	type rx struct {
-		stream int
-		b      []byte
-	}
-	got := make(chan rx, 8)
-	to := backend(t, func(c *net.TCPConn) {
-		b, err := io.ReadAll(c)
-		if err != nil {
-			t.Error(err)
-		}
-		_, p, err := wire.ReadFrame(bytes.NewReader(b), wire.TypeHello)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		h, _ := wire.DecodeHello(p)
-		got <- rx{h.Stream, b}
-		c.Write(res) // stands for the Reply and the Result
-	})
-	addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, spec)})
-
 	data := make([]byte, size) // zeros
-	frames := map[int][]byte{}
-	for s := range 4 {
-		frames[s] = hello(t, wire.Forward, s, "zeros")
+	want := slices.Concat([]int64{0}, span(5000, 10), span(65530, 32))
+	result := []byte("result frame stand-in")
+	// The dialers: each sends hello and data on c and returns the Auth
+	// frame it sent.
+	handshake := func(c net.Conn, hello []byte) ([]byte, error) {
+		c.Write(hello)
+		a, err := dialer{tok: token}.handshake(c, c, hello)
+		c.Write(data)
+		return a, err
 	}
-	// A hello that fails validation still says its direction.
-	frames[3] = hello(t, wire.Forward, 3, "sine")
-	var wg sync.WaitGroup
-	for s := range 4 {
-		c := dial(t, addr)
-		wg.Go(func() {
-			f := frames[s]
-			if s == 1 {
-				// Dribble the frame so that the relay sees it in pieces.
-				for i := 0; i < len(f); i += 5 {
-					c.Write(f[i:min(i+5, len(f))])
-				}
-				c.Write(data)
-			} else {
-				c.Write(append(bytes.Clone(f), data...))
+	for _, tc := range []struct {
+		name    string
+		tok     []byte // the listener's token
+		pattern string
+		facts   json.RawMessage
+		send    func(c net.Conn, hello []byte) ([]byte, error)
+	}{
+		{"handshake", token, "zeros", nil, handshake},
+		{"dribbled", token, "zeros", nil, func(c net.Conn, hello []byte) ([]byte, error) {
+			// The Hello in 5-byte pieces, the Auth byte by byte.
+			writeIn(c, hello, 5)
+			a, err := dialer{tok: token, chunk: 1}.handshake(c, c, hello)
+			c.Write(data)
+			return a, err
+		}},
+		{"auth with data", token, "zeros", nil, func(c net.Conn, hello []byte) ([]byte, error) {
+			c.Write(hello)
+			return dialer{tok: token, then: data}.handshake(c, c, hello)
+		}},
+		{"all at once", nil, "zeros", nil, func(c net.Conn, hello []byte) ([]byte, error) {
+			// Without a token, the Auth can go before the Challenge is in.
+			a := authFrame(t, "")
+			c.Write(slices.Concat(hello, a, data))
+			if _, _, err := wire.ReadFrame(c, wire.TypeChallenge); err != nil {
+				return a, err
 			}
-			c.CloseWrite()
-			if b, err := io.ReadAll(c); err != nil || !bytes.Equal(b, res) {
-				t.Errorf("stream %d: the other direction came back as %d bytes (%v)", s, len(b), err)
+			_, _, err := wire.ReadFrame(c, wire.TypeReply)
+			return a, err
+		}},
+		{"big hello", token, "zeros", bigFacts, handshake},
+		// A hello that fails validation still says its direction.
+		{"invalid hello", token, "sine", nil, handshake},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			type rx struct {
+				stream int
+				b      []byte
+			}
+			got := make(chan rx, 2)
+			to := backend(t, func(c *net.TCPConn) {
+				var b bytes.Buffer
+				r := io.TeeReader(c, &b)
+				h, _, err := listener{tok: tc.tok}.handshake(r, c)
+				if err != nil {
+					t.Errorf("listener: %v", err)
+					return
+				}
+				if _, err := io.Copy(io.Discard, r); err != nil {
+					t.Error(err)
+				}
+				got <- rx{h.Stream, b.Bytes()}
+				c.Write(result)
+			})
+			addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, spec)})
+
+			var mu sync.Mutex
+			frames := map[int][]byte{} // the Hello and the Auth
+			var wg sync.WaitGroup
+			for s := range 2 {
+				h := helloFrame(t, wire.Hello{RunID: "0123456789abcdef", Streams: 2, Stream: s, Direction: wire.Forward, Pattern: tc.pattern, Bytes: size, Facts: tc.facts})
+				c := dial(t, addr)
+				wg.Go(func() {
+					a, err := tc.send(c, h)
+					if err != nil {
+						t.Errorf("stream %d: dialer: %v", s, err)
+					}
+					mu.Lock()
+					frames[s] = slices.Concat(h, a)
+					mu.Unlock()
+					c.CloseWrite()
+					if b, err := io.ReadAll(c); err != nil || !bytes.Equal(b, result) {
+						t.Errorf("stream %d: the result came back as %q (%v)", s, b, err)
+					}
+				})
+			}
+			wg.Wait()
+			stop()
+			close(got)
+			n := 0
+			for r := range got {
+				n++
+				f := frames[r.stream]
+				if !bytes.HasPrefix(r.b, f) {
+					t.Errorf("stream %d: hello or auth frame changed", r.stream)
+					continue
+				}
+				out := r.b[len(f):]
+				if len(out) != size {
+					t.Errorf("stream %d: %d data bytes, want %d", r.stream, len(out), size)
+					continue
+				}
+				if d := diffs(data, out); !slices.Equal(d, want) {
+					t.Errorf("stream %d: changed %v, want %v", r.stream, d, want)
+				}
+				if out[0] != 2 {
+					t.Errorf("stream %d: first byte %#x, want 0x02", r.stream, out[0])
+				}
+				if !logs.has(fmt.Sprintf("stream %d forward: ended: client->server %d bytes, server->client ", r.stream, len(r.b)), "3 injections applied") {
+					t.Errorf("stream %d: no end logged:\n%s", r.stream, logs)
+				}
+			}
+			if n != 2 {
+				t.Errorf("%d streams received", n)
+			}
+			for s := range 2 {
+				for _, line := range []string{
+					fmt.Sprintf("stream %d forward: injected bitflip at offset 0, 1 bytes", s),
+					fmt.Sprintf("stream %d forward: injected block at offset 65530, 32 bytes", s),
+				} {
+					if !logs.has(line) {
+						t.Errorf("no line %q:\n%s", line, logs)
+					}
+				}
+			}
+			if tc.pattern == "sine" && !logs.has("hello does not validate", `"forward"`) {
+				t.Errorf("invalid hello not logged:\n%s", logs)
+			}
+			if logs.has("untouched") || logs.has("nothing injected") {
+				t.Errorf("a surprise logged:\n%s", logs)
 			}
 		})
 	}
-	wg.Wait()
-	stop()
-	close(got)
-	want := slices.Concat([]int64{0}, span(5000, 10), span(65530, 32))
-	n := 0
-	for r := range got {
-		n++
-		f := frames[r.stream]
-		if !bytes.Equal(r.b[:len(f)], f) {
-			t.Errorf("stream %d: hello frame changed", r.stream)
-		}
-		out := r.b[len(f):]
-		if len(out) != size {
-			t.Errorf("stream %d: %d data bytes, want %d", r.stream, len(out), size)
-			continue
-		}
-		if d := diffs(data, out); !slices.Equal(d, want) {
-			t.Errorf("stream %d: changed %v, want %v", r.stream, d, want)
-		}
-		if out[0] != 2 {
-			t.Errorf("stream %d: first byte %#x, want 0x02", r.stream, out[0])
-		}
-	}
-	if n != 4 {
-		t.Errorf("%d streams received", n)
-	}
-	for s := range 4 {
-		if !logs.has(fmt.Sprintf("stream %d forward: injected block at offset 65530, 32 bytes", s)) {
-			t.Errorf("no block injection logged for stream %d:\n%s", s, logs)
-		}
-	}
-	if !logs.has("hello does not validate", `"forward"`) {
-		t.Errorf("invalid hello not logged:\n%s", logs)
+}
+
+// Reverse streams: the listener's Challenge and Reply pass unchanged,
+// the data after the Reply is injected from data offset 0; the dialer's
+// direction is untouched.
+func TestRelayReverse(t *testing.T) {
+	const spec = "bitflip@0:6,zero@10:16,bitflip%64KiB:7,block@100000"
+	const size = 1<<20 + 3
+	data := stream(t, "counter", size)
+	result := []byte("result frame stand-in")
+	for _, tc := range []struct {
+		name string
+		l    listener
+	}{
+		{"reply with data", listener{tok: token, then: data}},
+		{"dribbled", listener{tok: token, chunk: 1, then: data}},
+		{"big reply", listener{tok: token, chunk: 1000, facts: bigFacts, then: data}},
+		{"no token", listener{then: data}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			type rx struct{ up, sent []byte }
+			got := make(chan rx, 1)
+			to := backend(t, func(c *net.TCPConn) {
+				var b bytes.Buffer
+				r := io.TeeReader(c, &b)
+				_, sent, err := tc.l.handshake(r, c)
+				if err != nil {
+					t.Errorf("listener: %v", err)
+				}
+				c.CloseWrite()
+				io.Copy(io.Discard, r)
+				got <- rx{b.Bytes(), sent}
+			})
+			addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, spec), Seed: 5})
+
+			c := dial(t, addr)
+			h := hello(t, wire.Reverse, 2, "counter")
+			c.Write(h)
+			var down bytes.Buffer
+			r := io.TeeReader(c, &down)
+			a, err := dialer{tok: tc.l.tok}.handshake(r, c, h)
+			if err != nil {
+				t.Errorf("dialer: %v", err)
+			}
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				t.Error(err)
+			}
+			c.Write(result)
+			c.CloseWrite()
+			res := <-got
+			stop()
+
+			if !bytes.Equal(res.up, slices.Concat(h, a, result)) {
+				t.Errorf("client->server bytes changed: got %d bytes", len(res.up))
+			}
+			if !bytes.HasPrefix(down.Bytes(), res.sent) {
+				t.Fatal("challenge or reply frame changed")
+			}
+			out := down.Bytes()[len(res.sent):]
+			if want := injected(t, spec, 5, data); !bytes.Equal(out, want) {
+				t.Errorf("data differs from the injected stream (%d bytes, want %d)", len(out), len(want))
+			}
+			if len(out) != size {
+				t.FailNow()
+			}
+			d := diffs(data, out)
+			if len(d) < 1+16+16 || d[0] != 0 || out[0]^data[0] != 1<<6 || !bytes.Equal(out[10:26], make([]byte, 16)) {
+				t.Errorf("changes start %v", d[:min(len(d), 3)])
+			}
+			flips := 0
+			for _, o := range d {
+				if o == 0 || o >= 10 && o < 26 || o >= 100000 && o < 100016 {
+					continue
+				}
+				if data[o]^out[o] != 0x80 {
+					t.Fatalf("byte %d: %#x -> %#x", o, data[o], out[o])
+				}
+				flips++
+			}
+			if flips != 16 {
+				t.Errorf("%d bit flips, want one per 64 KiB: 16", flips)
+			}
+			if !logs.has("conn 1 stream 2 reverse: injected bitflip at offset 0, 1 bytes") ||
+				!logs.has("conn 1 stream 2 reverse: injected zero at offset 10, 16 bytes") ||
+				!logs.has(fmt.Sprintf("conn 1 stream 2 reverse: ended: client->server %d bytes, server->client %d bytes, 19 injections applied", len(res.up), down.Len())) ||
+				logs.has("untouched") {
+				t.Errorf("logs:\n%s", logs)
+			}
+		})
 	}
 }
 
-// Reverse streams: the listener's Reply passes unchanged, the data after
-// it is injected; the dialer's direction is untouched.
-func TestRelayReverse(t *testing.T) {
-	const spec = "zero@10:16,bitflip%64KiB:7,block@100000"
-	const size = 1<<20 + 3
-	data := stream(t, "counter", size)
-	h, r := hello(t, wire.Reverse, 2, "counter"), reply(t)
-	result := []byte("result frame stand-in")
-	gotUp := make(chan []byte, 1)
-	to := backend(t, func(c *net.TCPConn) {
-		f := make([]byte, len(h))
-		if _, err := io.ReadFull(c, f); err != nil {
-			t.Error(err)
-			return
-		}
-		c.Write(append(bytes.Clone(r), data...))
-		c.CloseWrite()
-		rest, _ := io.ReadAll(c)
-		gotUp <- append(f, rest...)
-	})
-	addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, spec), Seed: 5})
+// A listener that refuses, in place of the Challenge or in the final
+// Reply, gets nothing injected either way, even bytes it sends after the
+// refusal.
+func TestRelayRefused(t *testing.T) {
+	after := stream(t, "counter", 70000)
+	for _, tc := range []struct {
+		name   string
+		dirn   wire.Direction
+		atOnce bool // refused in place of the Challenge; else a bad token
+		log    string
+	}{
+		{"forward at hello", wire.Forward, true, "conn 1 stream 0 forward: client->server ended before a whole auth frame: nothing injected"},
+		{"reverse at hello", wire.Reverse, true, "conn 1 stream 0 reverse: server->client does not open with its challenge frame (protocol error: expected a challenge frame, got a reply frame): relaying untouched"},
+		{"forward bad token", wire.Forward, false, "conn 1 stream 0 forward: ended"},
+		{"reverse bad token", wire.Reverse, false, "conn 1 stream 0 reverse: server->client: receiver refused the run: authentication failed: relaying untouched"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			type rx struct{ up, sent []byte }
+			got := make(chan rx, 1)
+			to := backend(t, func(c *net.TCPConn) {
+				var b bytes.Buffer
+				r := io.TeeReader(c, &b)
+				var sent []byte
+				if tc.atOnce {
+					if _, _, err := wire.ReadFrame(r, wire.TypeHello); err != nil {
+						t.Error(err)
+					}
+					sent = replyFrame(t, wire.Reply{Error: "busy"})
+					c.Write(sent)
+				} else {
+					var err error
+					if _, sent, err = (listener{tok: token}).handshake(r, c); err == nil {
+						t.Error("listener accepted a bad token")
+					}
+				}
+				c.Write(after)
+				c.CloseWrite()
+				io.Copy(io.Discard, r)
+				got <- rx{b.Bytes(), slices.Concat(sent, after)}
+			})
+			addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, "zero@0:1KiB,bitflip%1")})
 
-	c := dial(t, addr)
-	c.Write(h)
-	down, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Write(result)
-	c.CloseWrite()
-	up := <-gotUp
-	stop()
+			c := dial(t, addr)
+			h := hello(t, tc.dirn, 0, "counter")
+			c.Write(h)
+			var down bytes.Buffer
+			r := io.TeeReader(c, &down)
+			a, err := dialer{tok: []byte("not the listener's token, at all")}.handshake(r, c, h)
+			if !errors.As(err, new(*wire.RefusedError)) {
+				t.Errorf("dialer: %v, want a refusal", err)
+			}
+			io.Copy(io.Discard, r)
+			c.CloseWrite()
+			res := <-got
+			stop()
 
-	if !bytes.Equal(up, append(bytes.Clone(h), result...)) {
-		t.Errorf("client->server bytes changed: got %d bytes", len(up))
-	}
-	if !bytes.Equal(down[:len(r)], r) {
-		t.Fatal("reply frame changed")
-	}
-	out := down[len(r):]
-	if want := injected(t, spec, 5, data); !bytes.Equal(out, want) {
-		t.Errorf("data differs from the injected stream (%d bytes, want %d)", len(out), len(want))
-	}
-	d := diffs(data, out)
-	if len(d) < 16+16 || d[0] < 10 || !bytes.Equal(out[10:26], make([]byte, 16)) {
-		t.Errorf("changes start %v", d[:min(len(d), 3)])
-	}
-	flips := 0
-	for _, o := range d {
-		if o >= 10 && o < 26 || o >= 100000 && o < 100016 {
-			continue
-		}
-		if data[o]^out[o] != 0x80 {
-			t.Fatalf("byte %d: %#x -> %#x", o, data[o], out[o])
-		}
-		flips++
-	}
-	if flips != 16 {
-		t.Errorf("%d bit flips, want one per 64 KiB: 16", flips)
-	}
-	if !logs.has("conn 1 stream 2 reverse: injected zero at offset 10, 16 bytes") ||
-		!logs.has("conn 1 stream 2 reverse: ended: client->server", "18 injections applied") {
-		t.Errorf("logs:\n%s", logs)
+			if !bytes.Equal(res.up, slices.Concat(h, a)) {
+				t.Errorf("client->server bytes changed: %d bytes, sent %d", len(res.up), len(h)+len(a))
+			}
+			if !bytes.Equal(down.Bytes(), res.sent) {
+				t.Errorf("server->client bytes changed: %d bytes, sent %d", down.Len(), len(res.sent))
+			}
+			if !logs.has(tc.log) || !logs.has("ended", "0 injections applied") || logs.has("injected ") {
+				t.Errorf("want a line with %q, no injection:\n%s", tc.log, logs)
+			}
+		})
 	}
 }
 
@@ -376,21 +702,39 @@ func TestRelayUntouched(t *testing.T) {
 	}
 	junk, _ := wire.AppendFrame(nil, wire.TypeHello, []byte(`not json`))
 	result, _ := wire.AppendFrame(nil, wire.TypeResult, []byte(`{}`))
+	fwd, auth := hello(t, wire.Forward, 0, "zeros"), authFrame(t, "")
 	zeros := make([]byte, 100000)
+	const unknown = 9 // a protocol version that does not exist
+	if wire.Version == unknown {
+		t.Fatalf("version %d exists now: pick another unknown one", unknown)
+	}
 	for _, tc := range []struct {
 		name string
 		up   []byte
 		log  string
 	}{
-		{"abort", append(hello(t, wire.Abort, 0, ""), zeros...), "stream 0 abort: ended"},
+		{"abort", slices.Concat(hello(t, wire.Abort, 0, ""), auth, zeros), "stream 0 abort: ended"},
+		{"finish", slices.Concat(hello(t, wire.Finish, 1, ""), auth, zeros), "stream 1 finish: ended"},
 		{"http", append([]byte("GET / HTTP/1.1\r\n\r\n"), zeros...), "not a zerocheck hello (first bytes 47 45 54"},
 		{"zeros", zeros, "not a zerocheck hello (first bytes 00"},
-		{"version", append([]byte("ZCHK\x09\x01\x00\x00"), zeros...), "not a zerocheck hello (peer speaks zerocheck protocol version 9"},
+		{"version", append([]byte{'Z', 'C', 'H', 'K', unknown, 1, 0, 0}, zeros...), fmt.Sprintf("not a zerocheck hello (peer speaks zerocheck protocol version %d", unknown)},
+		// A sender of the previous release: its hello is not read.
+		{"previous version", slices.Concat(withVersion(fwd, wire.Version-1), zeros), fmt.Sprintf("not a zerocheck hello (peer speaks zerocheck protocol version %d", wire.Version-1)},
 		{"result", append(result, zeros...), "expected a hello frame, got a result frame"},
+		{"challenge first", append(challengeFrame(t), zeros...), "expected a hello frame, got a challenge frame"},
 		{"direction", append(bad, zeros...), `unknown direction "sideways": relaying untouched`},
 		{"undecodable", append(junk, zeros...), "undecodable hello"},
 		{"short", []byte("ZCH"), "ended: client->server 3 bytes"},
 		{"empty", nil, "ended: client->server 0 bytes, server->client 7 bytes"},
+		// A forward hello not followed by an Auth: the data is not found.
+		{"no auth", slices.Concat(fwd, zeros), "client->server has no auth frame after its hello (first bytes 00 00 00"},
+		{"result for auth", slices.Concat(fwd, result, zeros), "got a result frame): relaying untouched"},
+		{"hello again", slices.Concat(fwd, fwd, zeros), "got a hello frame): relaying untouched"},
+		{"auth too long", slices.Concat(fwd, header(wire.Version, wire.TypeAuth, 0, wire.MaxAuth+1), zeros), "client->server has no auth frame after its hello (auth frame claims 1025 bytes: frame too large"},
+		{"auth reserved", slices.Concat(fwd, header(wire.Version, wire.TypeAuth, 1, 2), zeros), "client->server has no auth frame after its hello (protocol error: reserved header bytes"},
+		{"auth version", slices.Concat(fwd, withVersion(auth, unknown), zeros), fmt.Sprintf("has no auth frame after its hello (peer speaks zerocheck protocol version %d", unknown)},
+		{"auth cut short", slices.Concat(fwd, auth[:len(auth)-1]), "conn 1 stream 0 forward: client->server ended before a whole auth frame: nothing injected"},
+		{"auth header cut short", slices.Concat(fwd, auth[:5]), "client->server ended before a whole auth frame: nothing injected"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan []byte, 1)
@@ -409,33 +753,96 @@ func TestRelayUntouched(t *testing.T) {
 			if !bytes.Equal(b, tc.up) || string(back) != "answer!" {
 				t.Errorf("changed: %d of %d bytes up, %q down", len(b), len(tc.up), back)
 			}
-			if !logs.has(tc.log) || logs.has("injected") {
+			if !logs.has(tc.log) || logs.has("injected ") {
 				t.Errorf("want a log line with %q, no injection:\n%s", tc.log, logs)
 			}
 		})
 	}
 }
 
-// A reverse stream whose listener answers with something other than a
-// Reply frame is passed through untouched.
-func TestRelayReverseWithoutReply(t *testing.T) {
+// A reverse stream whose listener does not open with a Challenge and a
+// Reply is passed through untouched.
+func TestRelayReverseWithoutHandshake(t *testing.T) {
 	data := stream(t, "counter", 70000)
-	h := hello(t, wire.Reverse, 0, "counter")
-	to := backend(t, func(c *net.TCPConn) {
-		io.ReadFull(c, make([]byte, len(h)))
-		c.Write(data)
-	})
-	addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, "zero%1KiB")})
-	c := dial(t, addr)
-	c.Write(h)
-	c.CloseWrite()
-	down, _ := io.ReadAll(c)
-	stop()
-	if !bytes.Equal(down, data) {
-		t.Error("data changed")
+	chal := challengeFrame(t)
+	rep := replyFrame(t, wire.Reply{Version: "test"})
+	result, _ := wire.AppendFrame(nil, wire.TypeResult, []byte(`{}`))
+	for _, tc := range []struct {
+		name string
+		down []byte
+		log  string
+	}{
+		{"no challenge", data, "server->client does not open with its challenge frame (first bytes 00 00 00"},
+		{"no reply", slices.Concat(chal, data), "server->client has no reply frame after its challenge (first bytes 00 00 00"},
+		{"result for reply", slices.Concat(chal, result, data), "server->client has no reply frame after its challenge (protocol error: expected a reply frame, got a result frame): relaying untouched"},
+		{"reply cut short", slices.Concat(chal, rep[:len(rep)-1]), "server->client ended before a whole reply frame: nothing injected"},
+		{"challenge cut short", chal[:20], "server->client ended before a whole challenge frame: nothing injected"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hello(t, wire.Reverse, 0, "counter")
+			to := backend(t, func(c *net.TCPConn) {
+				io.ReadFull(c, make([]byte, len(h)))
+				c.Write(tc.down)
+			})
+			addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, "zero%1KiB")})
+			c := dial(t, addr)
+			c.Write(h)
+			c.CloseWrite()
+			down, _ := io.ReadAll(c)
+			stop()
+			if !bytes.Equal(down, tc.down) {
+				t.Error("bytes changed")
+			}
+			if !logs.has("conn 1 stream 0 reverse: "+tc.log) || logs.has("injected ") {
+				t.Errorf("want a line with %q, no injection:\n%s", tc.log, logs)
+			}
+		})
 	}
-	if !logs.has("server->client does not open with a reply frame") {
-		t.Errorf("logs:\n%s", logs)
+}
+
+// readFrame reads nothing when the frame is in the buffer already, and
+// tells a non-frame by the bytes it has before it reads more: a peer
+// that waits for an answer is not waited for.
+func TestReadFrame(t *testing.T) {
+	f := authFrame(t, strings.Repeat("ab", 32))
+	errRead := errors.New("read")
+	noRead := iotest.ErrReader(errRead)
+	for _, tc := range []struct {
+		name string
+		have []byte    // in the buffer on entry
+		r    io.Reader // the rest
+		want wire.Type
+		n    int
+		hold int // bytes in the buffer on return
+		ferr string
+		rerr error
+	}{
+		{"whole", f, noRead, wire.TypeAuth, len(f), len(f), "", nil},
+		{"whole and data", slices.Concat(f, []byte("data")), noRead, wire.TypeAuth, len(f), len(f) + 4, "", nil},
+		{"foreign", []byte("GET /"), noRead, wire.TypeAuth, 0, 5, "first bytes 47 45 54 20 2f", nil},
+		{"foreign after the magic", []byte("ZCHQ"), noRead, wire.TypeAuth, 0, 4, "first bytes 5a 43 48 51", nil},
+		{"other type", f[:wire.HeaderSize], noRead, wire.TypeChallenge, 0, wire.HeaderSize, "expected a challenge frame, got a auth frame", nil},
+		{"bytewise", f[:2], iotest.OneByteReader(bytes.NewReader(f[2:])), wire.TypeAuth, len(f), len(f), "", nil},
+		{"none yet", nil, bytes.NewReader(slices.Concat(f, []byte("data"))), wire.TypeAuth, len(f), len(f) + 4, "", nil},
+		{"data with EOF", f[:3], iotest.DataErrReader(bytes.NewReader(f[3:])), wire.TypeAuth, len(f), len(f), "", nil},
+		{"header cut short", f[:3], bytes.NewReader(f[3:8]), wire.TypeAuth, 0, 8, "", io.EOF},
+		{"payload cut short", f[:3], bytes.NewReader(f[3:20]), wire.TypeAuth, 0, 20, "", io.EOF},
+		{"read error", f[:13], noRead, wire.TypeAuth, 0, 13, "", errRead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			buf := make([]byte, 256)
+			copy(buf, tc.have)
+			n, have, ferr, rerr := readFrame(tc.r, buf, len(tc.have), tc.want)
+			if n != tc.n || have != tc.hold || rerr != tc.rerr || (ferr == nil) != (tc.ferr == "") || ferr != nil && !strings.Contains(ferr.Error(), tc.ferr) {
+				t.Errorf("readFrame = %d, %d, %v, %v; want %d, %d, %q, %v", n, have, ferr, rerr, tc.n, tc.hold, tc.ferr, tc.rerr)
+			}
+		})
+	}
+	// A frame larger than the buffer is refused before it is read.
+	buf := make([]byte, 100)
+	copy(buf, header(wire.Version, wire.TypeAuth, 0, 200))
+	if _, _, ferr, _ := readFrame(noRead, buf, wire.HeaderSize, wire.TypeAuth); ferr == nil || !strings.Contains(ferr.Error(), "does not fit the relay's buffer") {
+		t.Errorf("frame larger than the buffer: %v", ferr)
 	}
 }
 
