@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -59,9 +60,7 @@ func runLoopback(cmd *cobra.Command, o loopbackOptions) error {
 		IdleTimeout: o.client.IdleTimeout,
 		Version:     versionString(),
 		Report:      func(r report.Report) { got <- r },
-		Log: func(format string, args ...any) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "zerocheck: receiver: "+format+"\n", args...)
-		},
+		Logger:      slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})).With("end", "receiver"),
 	})
 	if err != nil {
 		return err

@@ -53,7 +53,11 @@ func startCmd(t *testing.T, cmd *exec.Cmd, listens bool) *proc {
 		for sc.Scan() {
 			line := sc.Text()
 			if _, a, ok := strings.Cut(line, "listening on "); ok && listens {
-				a, _, _ = strings.Cut(a, ",")
+				// "listening on ADDR, ..." (relay) or a log line's
+				// msg="listening on ADDR" addr=ADDR ... (recv).
+				if i := strings.IndexAny(a, `," `); i >= 0 {
+					a = a[:i]
+				}
 				addrc <- a
 			}
 			p.mu.Lock()
@@ -90,6 +94,13 @@ func (p *proc) wait(t *testing.T) int {
 }
 
 func (p *proc) stderr() string { <-p.done; return p.errbuf.String() }
+
+// errbufString is what the process has written to stderr so far.
+func (p *proc) errbufString() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.errbuf.String()
+}
 
 // waitStderr waits until the process has written want to stderr: a
 // progress line proves a run is under way, where a sleep would only

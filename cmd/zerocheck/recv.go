@@ -1,21 +1,30 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/zerocheck/zerocheck/receiver"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/session"
+	"github.com/zerocheck/zerocheck/wire"
 )
 
 type recvOptions struct {
 	listen string
+	health string
 	server session.ServerOptions
+	sinks  *sinks
+	log    logFlag
 	json   bool
 	quiet  bool
 }
@@ -25,7 +34,11 @@ func newRecv() *cobra.Command {
 	var pf patternFlags
 	var gap, maxRegions int
 	var noHost bool
-	var rawBytes sizeValue
+	var rawBytes, maxBytes sizeValue
+	var tokenFile string
+	var allow []string
+	var lf logFlag
+	sk := &sinks{}
 	cmd := &cobra.Command{
 		Use:   "recv [flags]",
 		Short: "Receive and verify zerocheck streams, one report per run",
@@ -36,13 +49,24 @@ back, so both ends reach the same verdict.
 
 recv serves runs until it is stopped (SIGINT or SIGTERM: runs under way are
 cut short and still reported) and then exits 0. With --once it serves one
-run and exits with that run's code: 0 clean, 1 corrupt, 3 incomplete.
+run and exits with that run's code: 0 clean, 1 corrupt, 3 incomplete. If it
+cannot go on serving (its listener or health endpoint fails) it exits 3 at
+once, so that a supervisor restarts it.
+
+As a service: --token-file makes every sender prove the shared token
+(HMAC challenge-response; the token never crosses the network), --allow
+limits the source networks, the --max-* flags bound what any sender can
+take, --health serves an HTTP check that runs a real verified session
+through this receiver, and --report-dir and --prom-textfile keep every
+run's report and metrics.
 
 With --raw there is no protocol: any plain stream is verified against
 --pattern, each connection a run of its own, e.g. fed by
 "head -c 1G /dev/zero | nc HOST 7777".`,
 		Example: `  zerocheck recv
   zerocheck recv --listen 10.0.0.2:7777 --once --json
+  zerocheck recv --token-file /etc/zerocheck/token --allow 10.0.0.0/8 \
+      --report-dir /var/lib/zerocheck/reports --health 127.0.0.1:7778 --log-format json -q
   zerocheck recv --raw --pattern zeros --once`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -58,9 +82,35 @@ With --raw there is no protocol: any plain stream is verified against
 			if err := o.server.Verify.Validate(); err != nil {
 				return err
 			}
-			if o.server.IdleTimeout <= 0 || o.server.HandshakeTimeout <= 0 || o.server.StreamWait <= 0 {
-				return errors.New("timeouts must be positive")
+			if o.server.IdleTimeout <= 0 || o.server.HandshakeTimeout <= 0 || o.server.StreamWait <= 0 || o.server.MaxDuration <= 0 {
+				return errors.New("timeouts and --max-duration must be positive")
 			}
+			if o.server.MaxSessions < 1 || o.server.MaxConns < 1 || o.server.MaxConnsPerSource < 1 {
+				return errors.New("--max-sessions, --max-conns and --max-conns-per-source must be at least 1")
+			}
+			o.server.MaxBytes = int64(maxBytes)
+			if o.server.Allow, err = session.ParseAllow(allow); err != nil {
+				return err
+			}
+			if tokenFile != "" {
+				if o.server.Raw {
+					return errors.New("--token-file needs the protocol: --raw streams have no handshake to prove it in")
+				}
+				if o.server.Token, err = readToken(tokenFile); err != nil {
+					return err
+				}
+			}
+			if o.health != "" && o.server.Raw {
+				return errors.New("--health runs a protocol session: it does not work with --raw")
+			}
+			if _, err := lf.logger(io.Discard); err != nil {
+				return err
+			}
+			o.log = lf
+			if err := sk.open(); err != nil {
+				return err
+			}
+			o.sinks = sk
 			if !noHost {
 				o.server.Host = session.LiveHost
 			}
@@ -80,49 +130,114 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.BoolVar(&noHost, "no-hostinfo", false, "do not collect or send this host's facts")
 	fl.IntVar(&gap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
 	fl.IntVar(&maxRegions, "max-regions", receiver.DefaultMaxRegions, "regions to detail; later ones are counted only")
-	fl.DurationVar(&o.server.HandshakeTimeout, "handshake-timeout", session.DefaultHandshakeTimeout, "drop a connection that has not said hello in this time")
+	fl.DurationVar(&o.server.HandshakeTimeout, "handshake-timeout", session.DefaultHandshakeTimeout, "drop a connection that has not completed its handshake in this time")
 	fl.DurationVar(&o.server.IdleTimeout, "idle-timeout", session.DefaultIdleTimeout, "end a stream whose sender sends nothing for this long (incomplete)")
 	fl.DurationVar(&o.server.StreamWait, "stream-wait", session.DefaultStreamWait, "how long a run waits for all its streams to connect")
+	fl.StringVar(&tokenFile, "token-file", "", "file holding the shared token every sender must prove (16 to 4096 bytes; keep it mode 0600)")
+	fl.StringSliceVar(&allow, "allow", nil, "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (this host itself always is)")
+	fl.IntVar(&o.server.MaxSessions, "max-sessions", session.DefaultMaxSessions, "runs served at once; more are refused as busy")
+	fl.IntVar(&o.server.MaxConns, "max-conns", session.DefaultMaxConns, "connections open at once, from all sources")
+	fl.IntVar(&o.server.MaxConnsPerSource, "max-conns-per-source", session.DefaultMaxConnsPerSource, "connections open at once from one address")
+	fl.Var(&maxBytes, "max-bytes", "bytes one run may send (e.g. 1TiB); 0: no bound")
+	fl.DurationVar(&o.server.MaxDuration, "max-duration", session.DefaultMaxDuration, "time one run may take")
+	fl.StringVar(&o.health, "health", "", "serve GET /healthz on this address (e.g. 127.0.0.1:7778): 200 only after a real verified session through this receiver")
+	lf.add(fl)
+	sk.add(cmd)
 	return cmd
 }
 
+// readToken reads a token file.
+func readToken(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--token-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("--token-file: %w", err)
+	}
+	t, err := wire.ParseToken(b)
+	if err != nil {
+		return nil, fmt.Errorf("--token-file %s: %w", path, err)
+	}
+	return t, nil
+}
+
 func runRecv(cmd *cobra.Command, o recvOptions) error {
+	// A failure of anything the service needs (the listener, the health
+	// endpoint) cancels this context with its cause and ends the process
+	// with exit 3: a supervisor restarts a dead receiver, not a
+	// half-alive one.
+	ctx, fail := context.WithCancelCause(cmd.Context())
+	defer fail(nil)
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return runtimeError{err}
 	}
-	stderr := cmd.ErrOrStderr()
-	var mu sync.Mutex // one report at a time on stdout, one line at a time on stderr
+	// Log lines and progress lines share stderr, a line at a time;
+	// reports go to stdout, a report at a time.
+	stderr := &lockedWriter{mu: new(sync.Mutex), w: cmd.ErrOrStderr()}
+	log, _ := o.log.logger(stderr) // checked with the flags
+	o.server.Logger = log
+	var mu sync.Mutex
 	var last error
 	o.server.Report = func(r report.Report) {
 		mu.Lock()
 		defer mu.Unlock()
+		for _, err := range o.sinks.write(r) {
+			log.Error("report not saved", "run_id", r.RunID, "error", err.Error())
+		}
 		if err := writeReport(cmd, r, o.json); err != nil {
 			last = err
 			var v verdictError
 			if !errors.As(err, &v) {
-				fmt.Fprintf(stderr, "zerocheck: %v\n", err)
+				log.Error("report not written", "run_id", r.RunID, "error", err.Error())
 			}
 		}
 	}
-	o.server.Log = func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(stderr, "zerocheck: "+format+"\n", args...)
-	}
 	s, err := session.NewServer(o.server)
 	if err != nil {
+		ln.Close()
 		return err
 	}
-	fmt.Fprintf(stderr, "zerocheck: listening on %s\n", ln.Addr())
-	stop := func() {}
-	if !o.quiet {
-		stop = startProgress(&lockedWriter{mu: &mu, w: stderr}, 0, 0, s.Progress, true)
+	var hs *http.Server
+	if o.health != "" {
+		hl, err := net.Listen("tcp", o.health)
+		if err != nil {
+			ln.Close()
+			return runtimeError{fmt.Errorf("--health: %w", err)}
+		}
+		mux := http.NewServeMux()
+		h := s.HealthHandler(5*time.Second, o.sinks.healthy)
+		mux.Handle("/healthz", h)
+		mux.Handle("/", h)
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute, IdleTimeout: time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() {
+			if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+				fail(fmt.Errorf("health endpoint on %s failed: %w", hl.Addr(), err))
+			}
+		}()
+		log.Info("health endpoint on "+hl.Addr().String(), "addr", hl.Addr().String())
 	}
-	err = s.Serve(cmd.Context(), ln)
+	log.Info("listening on "+ln.Addr().String(), "addr", ln.Addr().String(), "token", o.server.Token != nil,
+		"allow", fmt.Sprint(o.server.Allow), "version", o.server.Version)
+	stop := func() {}
+	if !o.quiet && o.log.format == "text" {
+		// Progress is for people; a JSON log is for machines.
+		stop = startProgress(stderr, 0, 0, s.Progress, true)
+	}
+	err = s.Serve(ctx, ln)
 	stop()
+	if hs != nil {
+		hs.Close()
+	}
 	if err != nil {
 		return runtimeError{fmt.Errorf("accepting connections: %w", err)}
+	}
+	if cause := context.Cause(ctx); cmd.Context().Err() == nil && cause != nil {
+		return runtimeError{cause}
 	}
 	if o.server.Once {
 		if cmd.Context().Err() != nil && last == nil {

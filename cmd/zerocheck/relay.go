@@ -30,8 +30,9 @@ Put it between a zerocheck sender and receiver to prove that corruption is
 caught, reported to the byte, and that your cron job and alerting fire.
 
 The relay speaks just enough of the zerocheck protocol to find each
-connection's data stream: the Hello (and a reverse stream's Reply) pass
-through unchanged, and injections land at data-stream offsets, which are
+connection's data stream: the handshake (Hello, Challenge, Auth, Reply)
+passes through byte for byte, so a --token-file run still authenticates
+through the relay, and injections land at data-stream offsets, which are
 the pattern offsets the receiver reports. Each connection (each parallel
 stream) is injected independently, in its own offset space. Control frames,
 Results and the other direction are never touched. With --raw the whole

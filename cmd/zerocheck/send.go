@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/session"
 )
 
@@ -16,47 +20,85 @@ const defaultPort = "7777"
 
 type sendOptions struct {
 	client session.ClientOptions
-	json   bool
-	quiet  bool
+	// peers are the receivers of a sweep, in order; client.Addr is set
+	// from each in turn.
+	peers []string
+	sinks *sinks
+	json  bool
+	quiet bool
 }
 
 func newSend() *cobra.Command {
 	var f runFlags
 	var raw bool
-	var bind string
+	var bind, peersFile, tokenFile string
+	sk := &sinks{}
 	cmd := &cobra.Command{
-		Use:   "send ADDR [flags]",
-		Short: "Stream a pattern to a zerocheck receiver and report what it verified",
+		Use:   "send ADDR... [flags]",
+		Short: "Stream a pattern to zerocheck receivers and report what they verified",
 		Long: `send streams a pattern to "zerocheck recv" on ADDR (host or host:port, port
 7777 by default). The receiver verifies every byte and answers with its
 findings, so this end's report and exit code show the receiver's regions and
 both hosts' facts.
+
+Several ADDRs, or --peers FILE (one ADDR per line, # comments), make a
+burn-in sweep: one run against each peer in turn, one report each (with
+--json, one JSON object per line), and the exit code of the worst of them:
+1 if any run found corruption, else 3 if any was incomplete, else 0.
 
 With --raw there is no handshake and no result: the bare pattern goes to
 any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 		Example: `  zerocheck send hostB
   zerocheck send hostB:7777 --pattern random --streams 4 --duration 60s
   zerocheck send hostB --bidir --bytes 100GiB --rate 2G --json
+  zerocheck send --peers /etc/zerocheck/peers --token-file /etc/zerocheck/token \
+      --duration 5m --report-dir /var/lib/zerocheck/reports -q
   zerocheck send --raw --pattern zeros --bytes 1GiB 127.0.0.1:8080`,
-		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := withPort(args[0])
-			if err != nil {
-				return err
+			peers := args
+			if peersFile != "" {
+				fromFile, err := readPeers(peersFile)
+				if err != nil {
+					return err
+				}
+				peers = append(peers, fromFile...)
 			}
-			o := sendOptions{json: f.json, quiet: f.quiet}
-			if o.client, err = f.client(cmd, addr); err != nil {
+			if len(peers) == 0 {
+				return errors.New("no receiver: give ADDR arguments or --peers FILE")
+			}
+			for i, p := range peers {
+				addr, err := withPort(p)
+				if err != nil {
+					return fmt.Errorf("peer %q: %w", p, err)
+				}
+				peers[i] = addr
+			}
+			o := sendOptions{peers: peers, json: f.json, quiet: f.quiet, sinks: sk}
+			var err error
+			if o.client, err = f.client(cmd, peers[0]); err != nil {
 				return err
 			}
 			o.client.Raw = raw
 			o.client.Bind = bind
-			if raw && f.bidir {
+			switch {
+			case raw && f.bidir:
 				return errors.New("--raw and --bidir exclude each other: a raw receiver sends nothing back")
-			}
-			if raw && f.json {
+			case raw && f.json:
 				return errors.New("--raw sends no report to write as JSON: the receiver has the verdict")
+			case raw && len(peers) > 1:
+				return errors.New("--raw sends to one ADDR: a sweep needs the receivers' reports")
+			case raw && (tokenFile != "" || sk.dir != "" || sk.promPath != ""):
+				return errors.New("--raw has no handshake and no report: --token-file, --report-dir and --prom-textfile need the protocol")
+			}
+			if tokenFile != "" {
+				if o.client.Token, err = readToken(tokenFile); err != nil {
+					return err
+				}
 			}
 			if _, err := session.NewClient(o.client); err != nil {
+				return err
+			}
+			if err := sk.open(); err != nil {
 				return err
 			}
 			validated(cmd)
@@ -66,7 +108,46 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 	f.add(cmd)
 	cmd.Flags().BoolVar(&raw, "raw", false, "send the bare pattern: no handshake, no result (for nc or recv --raw)")
 	cmd.Flags().StringVar(&bind, "bind", "", "local address to send from, e.g. 10.0.0.5 or 10.0.0.5:0")
+	cmd.Flags().StringVar(&peersFile, "peers", "", "file of receivers to sweep, one ADDR per line (# comments)")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the receivers' shared token")
+	sk.add(cmd)
 	return cmd
+}
+
+// readPeers reads a --peers file.
+func readPeers(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--peers: %w", err)
+	}
+	peers, err := parsePeers(b)
+	if err != nil {
+		return nil, fmt.Errorf("--peers %s: %w", path, err)
+	}
+	if len(peers) == 0 {
+		return nil, fmt.Errorf("--peers %s: no peers in the file", path)
+	}
+	return peers, nil
+}
+
+// parsePeers parses a peers file: one ADDR per line; blank lines and
+// everything from a # are ignored.
+func parsePeers(b []byte) ([]string, error) {
+	var peers []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		fields := strings.Fields(line)
+		switch len(fields) {
+		case 0:
+			continue
+		case 1:
+			peers = append(peers, fields[0])
+		default:
+			return nil, fmt.Errorf("line %d: %q: want one ADDR per line", n, strings.TrimSpace(line))
+		}
+	}
+	return peers, sc.Err()
 }
 
 // withPort adds the default port to an address without one.
@@ -82,6 +163,70 @@ func withPort(addr string) (string, error) {
 }
 
 func runSend(cmd *cobra.Command, o sendOptions) error {
+	if o.client.Raw {
+		return runSendRaw(cmd, o)
+	}
+	stderr := cmd.ErrOrStderr()
+	var worst error
+	counts := map[report.Verdict]int{}
+	var bad []string
+	for i, peer := range o.peers {
+		if err := cmd.Context().Err(); err != nil {
+			fmt.Fprintf(stderr, "zerocheck: interrupted: %d of %d peers not run\n", len(o.peers)-i, len(o.peers))
+			worst = worse(worst, verdictError{verdict: report.Incomplete, reason: "interrupted"})
+			break
+		}
+		o.client.Addr = peer
+		c, err := session.NewClient(o.client)
+		if err != nil {
+			return err
+		}
+		stop := func() {}
+		if !o.quiet {
+			stop = startProgress(stderr, o.client.Bytes, o.client.Duration, c.Progress, false)
+		}
+		rep := c.Run(cmd.Context())
+		stop()
+		for _, err := range o.sinks.write(rep) {
+			fmt.Fprintf(stderr, "zerocheck: %s: %v\n", peer, err)
+			worst = worse(worst, runtimeError{err})
+		}
+		counts[rep.Verdict]++
+		if rep.Verdict != report.Clean {
+			bad = append(bad, fmt.Sprintf("%s %s", peer, rep.Verdict))
+		}
+		worst = worse(worst, writeReport(cmd, rep, o.json))
+	}
+	if len(o.peers) > 1 {
+		line := fmt.Sprintf("zerocheck: sweep of %d peers: %d clean, %d corrupt, %d incomplete",
+			len(o.peers), counts[report.Clean], counts[report.Corrupt], counts[report.Incomplete])
+		if len(bad) > 0 {
+			line += " (" + strings.Join(bad, ", ") + ")"
+		}
+		fmt.Fprintln(stderr, line)
+	}
+	return worst
+}
+
+// worse returns the error with the worse exit code: corruption beats an
+// incomplete run, which beats clean (nil).
+func worse(a, b error) error {
+	rank := func(err error) int {
+		switch codeOf(err) {
+		case exitCorrupt:
+			return 2
+		case exitClean:
+			return 0
+		}
+		return 1
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+func runSendRaw(cmd *cobra.Command, o sendOptions) error {
 	c, err := session.NewClient(o.client)
 	if err != nil {
 		return err
@@ -90,19 +235,14 @@ func runSend(cmd *cobra.Command, o sendOptions) error {
 	if !o.quiet {
 		stop = startProgress(cmd.ErrOrStderr(), o.client.Bytes, o.client.Duration, c.Progress, false)
 	}
-	if o.client.Raw {
-		start := time.Now()
-		n, err := c.RunRaw(cmd.Context())
-		stop()
-		secs := time.Since(start).Seconds()
-		fmt.Fprintf(cmd.ErrOrStderr(), "zerocheck: sent %d bytes of pattern %s to %s in %.3fs (%s); raw mode: the receiver has the verdict\n",
-			n, o.client.Pattern, o.client.Addr, secs, shortRate(float64(n)*8/max(secs, 1e-9)))
-		if err != nil {
-			return runtimeError{err}
-		}
-		return nil
-	}
-	rep := c.Run(cmd.Context())
+	start := time.Now()
+	n, err := c.RunRaw(cmd.Context())
 	stop()
-	return writeReport(cmd, rep, o.json)
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(cmd.ErrOrStderr(), "zerocheck: sent %d bytes of pattern %s to %s in %.3fs (%s); raw mode: the receiver has the verdict\n",
+		n, o.client.Pattern, o.client.Addr, secs, shortRate(float64(n)*8/max(secs, 1e-9)))
+	if err != nil {
+		return runtimeError{err}
+	}
+	return nil
 }
