@@ -30,14 +30,14 @@ func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
 		for _, s := range sides {
 			for _, r := range s.f.Risks {
 				if r.Status == status {
-					rows = append(rows, []string{strings.ToUpper(r.Status), r.Severity, s.name, r.ID, printable(r.Reason)})
+					rows = append(rows, []string{strings.ToUpper(r.Status), r.Severity, s.name, r.ID, Printable(r.Reason)})
 				}
 			}
 		}
 	}
 	if len(rows) > 0 {
 		fmt.Fprintln(w, "Known risks")
-		if err := wrapTable(w, []string{"status", "severity", "host", "risk", "why"}, rows, 72); err != nil {
+		if err := WrapTable(w, []string{"status", "severity", "host", "risk", "why"}, rows, 72); err != nil {
 			return err
 		}
 		for _, s := range sides {
@@ -63,7 +63,7 @@ func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
 				seen[fl.Path] = true
 				order = append(order, fl.Path)
 			}
-			cols[i][fl.Path] = printable(fl.Value)
+			cols[i][fl.Path] = Printable(fl.Value)
 		}
 	}
 	rows = nil
@@ -79,7 +79,7 @@ func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
 		rows = append(rows, row)
 	}
 	fmt.Fprintln(w, "\nHost facts")
-	if err := wrapTable(w, header, rows, 56); err != nil {
+	if err := WrapTable(w, header, rows, 56); err != nil {
 		return err
 	}
 
@@ -87,18 +87,18 @@ func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
 		if len(s.f.Unknown) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\nUnknown on %s (%s):\n", s.name, printable(s.f.Hostname))
+		fmt.Fprintf(w, "\nUnknown on %s (%s):\n", s.name, Printable(s.f.Hostname))
 		for _, k := range slices.Sorted(maps.Keys(s.f.Unknown)) {
-			fmt.Fprintf(w, "  %s: %s\n", printable(k), printable(s.f.Unknown[k]))
+			fmt.Fprintf(w, "  %s: %s\n", Printable(k), Printable(s.f.Unknown[k]))
 		}
 	}
 	return nil
 }
 
-// printable quotes a string that holds control characters: facts come
+// Printable quotes a string that holds control characters: facts come
 // from files a copied tree may have forged, and a newline or an escape
 // sequence must not forge report lines or drive the terminal.
-func printable(s string) string {
+func Printable(s string) string {
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			q := strconv.Quote(s)

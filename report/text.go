@@ -40,10 +40,10 @@ func Text(w io.Writer, r Report) error {
 	rows = append(rows, [][]string{
 		{"pattern", r.Pattern},
 		{"seed", fmt.Sprintf("%#x", r.Seed)},
-		{"bytes verified", sizeText(r.BytesVerified)},
+		{"bytes verified", SizeText(r.BytesVerified)},
 	}...)
 	if r.BytesExpected > 0 {
-		rows = append(rows, []string{"bytes expected", sizeText(r.BytesExpected)})
+		rows = append(rows, []string{"bytes expected", SizeText(r.BytesExpected)})
 	}
 	rows = append(rows,
 		[]string{"duration", fmt.Sprintf("%.3fs", r.Seconds)},
@@ -149,19 +149,19 @@ func Text(w io.Writer, r Report) error {
 func Headline(r Report) string {
 	switch r.Verdict {
 	case Clean:
-		return fmt.Sprintf("zerocheck: CLEAN: %s verified against pattern %s, no corrupt bytes", sizeText(r.BytesVerified), r.Pattern)
+		return fmt.Sprintf("zerocheck: CLEAN: %s verified against pattern %s, no corrupt bytes", SizeText(r.BytesVerified), r.Pattern)
 	case Corrupt:
 		if r.CorruptBytes == 0 {
-			return fmt.Sprintf("zerocheck: CORRUPT: the control channel was corrupted in transit (%s); %s verified against pattern %s, no corrupt pattern bytes", r.ControlCorruption, sizeText(r.BytesVerified), r.Pattern)
+			return fmt.Sprintf("zerocheck: CORRUPT: the control channel was corrupted in transit (%s); %s verified against pattern %s, no corrupt pattern bytes", r.ControlCorruption, SizeText(r.BytesVerified), r.Pattern)
 		}
 		s := fmt.Sprintf("zerocheck: CORRUPT: %s in %s of %s verified against pattern %s",
-			plural(r.CorruptBytes, "corrupt byte"), plural(r.RegionCount, "region"), sizeText(r.BytesVerified), r.Pattern)
+			plural(r.CorruptBytes, "corrupt byte"), plural(r.RegionCount, "region"), SizeText(r.BytesVerified), r.Pattern)
 		if r.Error != "" {
 			s += " (run incomplete: " + r.Error + ")"
 		}
 		return s
 	default:
-		return fmt.Sprintf("zerocheck: INCOMPLETE: %s verified, no corrupt bytes so far: %s", sizeText(r.BytesVerified), r.Error)
+		return fmt.Sprintf("zerocheck: INCOMPLETE: %s verified, no corrupt bytes so far: %s", SizeText(r.BytesVerified), r.Error)
 	}
 }
 
@@ -284,13 +284,15 @@ func joinInts(xs []int) string {
 // table renders rows with tablewriter in plain ASCII, which survives
 // cron mail, log collectors and terminals without UTF-8.
 func table(w io.Writer, header []string, rows [][]string) error {
-	return wrapTable(w, header, rows, 0)
+	return WrapTable(w, header, rows, 0)
 }
 
-// wrapTable is table with cells wrapped at word boundaries to maxCol
+// WrapTable is table with cells wrapped at word boundaries to maxCol
 // characters (0: never), for prose such as risk reasons and detection
-// signals. Wrapping here, not in tablewriter, keeps words whole.
-func wrapTable(w io.Writer, header []string, rows [][]string, maxCol int) error {
+// signals. Wrapping here, not in tablewriter, keeps words whole. Other
+// packages draw their tables with it, so that every table of zerocheck
+// looks the same.
+func WrapTable(w io.Writer, header []string, rows [][]string, maxCol int) error {
 	if maxCol > 0 {
 		wrapped := make([][]string, len(rows))
 		for i, row := range rows {
@@ -340,8 +342,8 @@ func wrapText(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// sizeText gives an exact byte count and, from 1 KiB up, its IEC size.
-func sizeText(n int64) string {
+// SizeText gives an exact byte count and, from 1 KiB up, its IEC size.
+func SizeText(n int64) string {
 	if n < 1024 {
 		return fmt.Sprintf("%d B", n)
 	}

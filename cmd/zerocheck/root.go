@@ -40,6 +40,7 @@ Exit codes: 0 clean, 1 corruption found, 2 usage error, 3 run incomplete.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newGen(), newVerify(), newSend(), newRecv(), newLoopback(), newRelay(), newHostinfo())
+	root.AddCommand(newAnalyze())
 	return root
 }
 
