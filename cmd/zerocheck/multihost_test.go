@@ -145,4 +145,9 @@ func TestMultiHost(t *testing.T) {
 		}
 	}
 	t.Logf("analyze: %s -> %s corrupt (%d regions); the other 5 pairs clean", top.Sender, top.Receiver, top.Regions)
+	text, err := exec.Command(bin, "analyze", "--top", "5", filepath.Join(dir, "host-a"), filepath.Join(dir, "host-b"), filepath.Join(dir, "host-c")).Output()
+	if err != nil || !strings.Contains(string(text), "host-a") {
+		t.Fatalf("analyze (text): %v\n%s", err, text)
+	}
+	t.Logf("analyze:\n%s", text)
 }
