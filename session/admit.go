@@ -33,12 +33,12 @@ func ParseAllow(list []string) ([]netip.Prefix, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil {
-				return nil, fmt.Errorf("--allow %q: want a network such as 10.0.0.0/8 or an address", s)
+				return nil, fmt.Errorf("%q: want a network such as 10.0.0.0/8 or an address", s)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		if p.Masked() != p {
-			return nil, fmt.Errorf("--allow %q has host bits set: did you mean %s?", s, p.Masked())
+			return nil, fmt.Errorf("%q has host bits set: did you mean %s?", s, p.Masked())
 		}
 		out = append(out, p)
 	}

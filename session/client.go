@@ -136,6 +136,12 @@ type outcome struct {
 // Run runs the streams to completion, or until ctx ends, and returns the
 // run's report: always a report, whatever failed (verdict incomplete).
 func (c *Client) Run(ctx context.Context) report.Report {
+	r, _ := c.run(ctx)
+	return r
+}
+
+// run is Run, and also says whether every connection was made.
+func (c *Client) run(ctx context.Context) (report.Report, bool) {
 	o := c.opt
 	id := cmp.Or(o.RunID, runID())
 	hellos := make([]wire.Hello, o.total())
@@ -185,7 +191,7 @@ func (c *Client) Run(ctx context.Context) report.Report {
 		}
 		m := c.complete(report.Merge(parts), id, nil, host, nil)
 		m.Error = err.Error()
-		return m
+		return m, false
 	}
 
 	// An interrupt first tells the receiver (so its report says so too),
@@ -234,7 +240,7 @@ func (c *Client) Run(ctx context.Context) report.Report {
 		m.Error = joinText("interrupted: "+context.Cause(ctx).Error(), m.Error)
 		m.SetVerdict()
 	}
-	return m
+	return m, true
 }
 
 // complete fills in what only the run knows: its identity, this host's

@@ -25,8 +25,31 @@ const checkBytes = 1 << 20
 // against the session limits. It fails until Serve runs, and once its
 // accept loop has stopped.
 func (s *Server) Check(ctx context.Context) (report.Report, error) {
+	// A probe that comes while the server is starting waits for it.
+	select {
+	case <-s.serving:
+	case <-ctx.Done():
+		return report.Report{}, errors.New("not serving yet")
+	}
 	s.mu.Lock()
 	addr := s.addr
+	s.mu.Unlock()
+	var r report.Report
+	var err error
+	for _, a := range dialable(addr) {
+		if r, err = s.check(ctx, a); err == nil || !errors.Is(err, errDial) {
+			break
+		}
+	}
+	return r, err
+}
+
+// errDial marks a check that could not connect at all: another address
+// of the listener may do.
+var errDial = errors.New("cannot connect")
+
+func (s *Server) check(ctx context.Context, addr string) (report.Report, error) {
+	s.mu.Lock()
 	id := runID()
 	s.checks[id] = true
 	s.mu.Unlock()
@@ -35,40 +58,39 @@ func (s *Server) Check(ctx context.Context) (report.Report, error) {
 		delete(s.checks, id)
 		s.mu.Unlock()
 	}()
-	if addr == nil {
-		return report.Report{}, errors.New("not serving yet")
-	}
 	p, _ := pattern.Parse("random", pattern.DefaultSeed)
 	c, err := NewClient(ClientOptions{
-		Addr: dialable(addr), Pattern: p, Seed: pattern.DefaultSeed, Streams: 1, Bytes: checkBytes,
+		Addr: addr, Pattern: p, Seed: pattern.DefaultSeed, Streams: 1, Bytes: checkBytes,
 		HandshakeTimeout: s.opt.HandshakeTimeout, IdleTimeout: min(s.opt.IdleTimeout, 10*time.Second),
 		Version: s.opt.Version, Token: s.opt.Token, RunID: id,
 	})
 	if err != nil {
 		return report.Report{}, err
 	}
-	r := c.Run(ctx)
+	r, dialed := c.run(ctx)
 	if r.Verdict != report.Clean {
-		return r, fmt.Errorf("health check run %s: %s: %s", id, r.Verdict, r.Error)
+		err = fmt.Errorf("health check run %s to %s: %s: %s", id, addr, r.Verdict, r.Error)
+		if !dialed {
+			err = fmt.Errorf("%w: %w", errDial, err)
+		}
+		return r, err
 	}
 	return r, nil
 }
 
-// dialable turns a listener's address into one to dial: a wildcard
-// listener is reached on loopback.
-func dialable(a net.Addr) string {
+// dialable returns the addresses to reach a listener on: a wildcard
+// listener on IPv4 loopback first, which works with IPv6 disabled, then
+// IPv6 loopback, which works on an IPv6-only host.
+func dialable(a net.Addr) []string {
 	t, ok := a.(*net.TCPAddr)
 	if !ok {
-		return a.String()
+		return []string{a.String()}
 	}
-	ip := t.IP
-	switch {
-	case ip == nil || ip.Equal(net.IPv4zero):
-		ip = net.IPv4(127, 0, 0, 1)
-	case ip.Equal(net.IPv6unspecified):
-		ip = net.IPv6loopback
+	port := fmt.Sprint(t.Port)
+	if t.IP == nil || t.IP.IsUnspecified() {
+		return []string{net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("::1", port)}
 	}
-	return net.JoinHostPort(ip.String(), fmt.Sprint(t.Port))
+	return []string{net.JoinHostPort(t.IP.String(), port)}
 }
 
 // Health is a health check's answer, as the endpoint writes it.

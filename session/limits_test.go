@@ -218,7 +218,7 @@ func TestParseAllow(t *testing.T) {
 	}{
 		{[]string{"10.0.0.0/8", "192.0.2.7", "fd00::/8", ""}, "[10.0.0.0/8 192.0.2.7/32 fd00::/8]", ""},
 		{[]string{"10.0.0.1/8"}, "", "host bits set: did you mean 10.0.0.0/8?"},
-		{[]string{"hostB"}, "", `--allow "hostB": want a network`},
+		{[]string{"hostB"}, "", `"hostB": want a network`},
 		{[]string{"10.0.0.0/33"}, "", "want a network"},
 	} {
 		got, err := ParseAllow(tc.in)
@@ -558,4 +558,43 @@ func TestHealthCheck(t *testing.T) {
 	if code != 503 || got.Status != "fail" || got.Error == "" {
 		t.Fatalf("stopped receiver: %d %+v", code, got)
 	}
+}
+
+// TestDialable: a wildcard listener is checked over IPv4 loopback first,
+// which works on a host with IPv6 disabled, then IPv6 loopback.
+func TestDialable(t *testing.T) {
+	for _, tc := range []struct {
+		addr *net.TCPAddr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 7777}, "[127.0.0.1:7777 [::1]:7777]"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 7777}, "[127.0.0.1:7777 [::1]:7777]"},
+		{&net.TCPAddr{Port: 7777}, "[127.0.0.1:7777 [::1]:7777]"},
+		{&net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 7777}, "[10.0.0.2:7777]"},
+		{&net.TCPAddr{IP: net.ParseIP("fd00::2"), Port: 7777}, "[[fd00::2]:7777]"},
+	} {
+		if got := fmt.Sprint(dialable(tc.addr)); got != tc.want {
+			t.Errorf("dialable(%v) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+	// A probe that comes before Serve waits for it rather than failing.
+	s, _ := NewServer(ServerOptions{Logger: testLogger(t), Report: func(report.Report) {}})
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := s.Check(context.Background())
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	if err := <-got; err != nil {
+		t.Fatalf("check on a wildcard listener, probed before Serve: %v", err)
+	}
+	cancel()
+	<-done
 }

@@ -104,9 +104,10 @@ type Server struct {
 	refusals  rateLimit
 	// addr is the listener's address once Serve runs; checks are the
 	// run ids of the health checks under way, which are not reported.
-	addr   net.Addr
-	checks map[string]bool
-	health healthCache
+	addr    net.Addr
+	serving chan struct{} // closed once addr is set
+	checks  map[string]bool
+	health  healthCache
 }
 
 // recent is a bounded first-in first-out memory of run ids.
@@ -203,7 +204,7 @@ func NewServer(opt ServerOptions) (*Server, error) {
 	}
 	return &Server{
 		opt: opt, runs: map[string]*run{}, once: make(chan struct{}), log: log,
-		perSource: map[netip.Addr]int{}, checks: map[string]bool{},
+		perSource: map[netip.Addr]int{}, checks: map[string]bool{}, serving: make(chan struct{}),
 	}, nil
 }
 
@@ -225,8 +226,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.mu.Lock()
+	if s.addr != nil {
+		s.mu.Unlock()
+		return errors.New("session: Serve called twice")
+	}
 	s.addr = ln.Addr()
 	s.mu.Unlock()
+	close(s.serving)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	go func() {

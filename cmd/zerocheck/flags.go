@@ -29,12 +29,27 @@ func (s *sizeValue) Set(v string) error {
 // patternFlags are the flags that choose a pattern, shared by every
 // command that sends or verifies one.
 type patternFlags struct {
-	spec string
+	spec patternSpec
 	seed string
 }
 
+// patternSpec is --pattern, checked as it is parsed.
+type patternSpec string
+
+func (p *patternSpec) String() string { return string(*p) }
+func (p *patternSpec) Type() string   { return "pattern" }
+
+func (p *patternSpec) Set(v string) error {
+	if _, err := pattern.Parse(v, 0); err != nil {
+		return err
+	}
+	*p = patternSpec(v)
+	return nil
+}
+
 func (f *patternFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.spec, "pattern", "p", "zeros", "pattern: zeros, ones, alt, counter, random, hex:BYTES")
+	f.spec = "zeros"
+	cmd.Flags().VarP(&f.spec, "pattern", "p", "pattern: zeros, ones, alt, counter, random, hex:BYTES")
 	cmd.Flags().StringVar(&f.seed, "seed", fmt.Sprintf("%#x", pattern.DefaultSeed), "seed of the random pattern (decimal or 0x hex)")
 	_ = cmd.RegisterFlagCompletionFunc("pattern", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return pattern.Names(), cobra.ShellCompDirectiveNoSpace
@@ -47,6 +62,6 @@ func (f *patternFlags) parse() (pattern.Pattern, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	p, err := pattern.Parse(f.spec, seed)
+	p, err := pattern.Parse(string(f.spec), seed)
 	return p, seed, err
 }

@@ -4,24 +4,35 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/spf13/pflag"
 )
 
-// logFlag is --log-format: how a service's log lines are written.
+// logFlag is --log-format: how a service's log lines are written. It is
+// checked as it is parsed, so that a typo fails at once (and in the
+// deploy files' test), not at start.
 type logFlag struct{ format string }
 
-func (l *logFlag) add(fl interface {
-	StringVar(*string, string, string, string)
-}) {
-	fl.StringVar(&l.format, "log-format", "text", "log lines on stderr as text (key=value) or json, one per session start and end, refusal and failure")
+func (l *logFlag) String() string { return l.format }
+func (l *logFlag) Type() string   { return "text|json" }
+
+func (l *logFlag) Set(v string) error {
+	if v != "text" && v != "json" {
+		return fmt.Errorf("want text or json")
+	}
+	l.format = v
+	return nil
+}
+
+func (l *logFlag) add(fl *pflag.FlagSet) {
+	l.format = "text"
+	fl.Var(l, "log-format", "log lines on stderr as text (key=value) or json, one per session start and end, refusal and failure")
 }
 
 // logger returns the logger the flag asks for, writing to w.
-func (l *logFlag) logger(w io.Writer) (*slog.Logger, error) {
-	switch l.format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+func (l *logFlag) logger(w io.Writer) *slog.Logger {
+	if l.format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+	return slog.New(slog.NewTextHandler(w, nil))
 }

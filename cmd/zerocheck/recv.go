@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +38,7 @@ func newRecv() *cobra.Command {
 	var noHost bool
 	var rawBytes, maxBytes sizeValue
 	var tokenFile string
-	var allow []string
+	var allow allowValue
 	var lf logFlag
 	sk := &sinks{}
 	cmd := &cobra.Command{
@@ -89,9 +91,7 @@ With --raw there is no protocol: any plain stream is verified against
 				return errors.New("--max-sessions, --max-conns and --max-conns-per-source must be at least 1")
 			}
 			o.server.MaxBytes = int64(maxBytes)
-			if o.server.Allow, err = session.ParseAllow(allow); err != nil {
-				return err
-			}
+			o.server.Allow = allow
 			if tokenFile != "" {
 				if o.server.Raw {
 					return errors.New("--token-file needs the protocol: --raw streams have no handshake to prove it in")
@@ -103,19 +103,20 @@ With --raw there is no protocol: any plain stream is verified against
 			if o.health != "" && o.server.Raw {
 				return errors.New("--health runs a protocol session: it does not work with --raw")
 			}
-			if _, err := lf.logger(io.Discard); err != nil {
-				return err
-			}
 			o.log = lf
-			if err := sk.open(); err != nil {
-				return err
-			}
+
 			o.sinks = sk
 			if !noHost {
 				o.server.Host = session.LiveHost
 			}
 			o.server.Version = versionString()
 			validated(cmd)
+			// A sink's directory is the host's state, not the command
+			// line's: missing or read-only is a runtime failure (exit
+			// 3, which a supervisor retries), not a usage error.
+			if err := sk.open(); err != nil {
+				return runtimeError{err}
+			}
 			return runRecv(cmd, o)
 		},
 	}
@@ -134,7 +135,7 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.DurationVar(&o.server.IdleTimeout, "idle-timeout", session.DefaultIdleTimeout, "end a stream whose sender sends nothing for this long (incomplete)")
 	fl.DurationVar(&o.server.StreamWait, "stream-wait", session.DefaultStreamWait, "how long a run waits for all its streams to connect")
 	fl.StringVar(&tokenFile, "token-file", "", "file holding the shared token every sender must prove (16 to 4096 bytes; keep it mode 0600)")
-	fl.StringSliceVar(&allow, "allow", nil, "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (this host itself always is)")
+	fl.Var(&allow, "allow", "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (this host itself always is)")
 	fl.IntVar(&o.server.MaxSessions, "max-sessions", session.DefaultMaxSessions, "runs served at once; more are refused as busy")
 	fl.IntVar(&o.server.MaxConns, "max-conns", session.DefaultMaxConns, "connections open at once, from all sources")
 	fl.IntVar(&o.server.MaxConnsPerSource, "max-conns-per-source", session.DefaultMaxConnsPerSource, "connections open at once from one address")
@@ -144,6 +145,29 @@ With --raw there is no protocol: any plain stream is verified against
 	lf.add(fl)
 	sk.add(cmd)
 	return cmd
+}
+
+// allowValue is --allow: networks, checked as they are parsed. Repeated
+// flags add up.
+type allowValue []netip.Prefix
+
+func (a *allowValue) String() string {
+	s := make([]string, len(*a))
+	for i, p := range *a {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (a *allowValue) Type() string { return "cidrs" }
+
+func (a *allowValue) Set(v string) error {
+	ps, err := session.ParseAllow(strings.Split(v, ","))
+	if err != nil {
+		return err
+	}
+	*a = append(*a, ps...)
+	return nil
 }
 
 // readToken reads a token file.
@@ -178,7 +202,7 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 	// Log lines and progress lines share stderr, a line at a time;
 	// reports go to stdout, a report at a time.
 	stderr := &lockedWriter{mu: new(sync.Mutex), w: cmd.ErrOrStderr()}
-	log, _ := o.log.logger(stderr) // checked with the flags
+	log := o.log.logger(stderr)
 	o.server.Logger = log
 	var mu sync.Mutex
 	var last error
@@ -186,7 +210,7 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, err := range o.sinks.write(r) {
-			log.Error("report not saved", "run_id", r.RunID, "error", err.Error())
+			log.Error("run not recorded", "run_id", r.RunID, "error", err.Error())
 		}
 		if err := writeReport(cmd, r, o.json); err != nil {
 			last = err

@@ -98,10 +98,14 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 			if _, err := session.NewClient(o.client); err != nil {
 				return err
 			}
-			if err := sk.open(); err != nil {
-				return err
-			}
+
 			validated(cmd)
+			// A sink's directory is the host's state, not the command
+			// line's: missing or read-only is a runtime failure (exit
+			// 3, which a supervisor retries), not a usage error.
+			if err := sk.open(); err != nil {
+				return runtimeError{err}
+			}
 			return runSend(cmd, o)
 		},
 	}

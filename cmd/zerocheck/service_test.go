@@ -374,3 +374,29 @@ func TestWorse(t *testing.T) {
 		}
 	}
 }
+
+// TestSinkFailureAtStart: a report or metrics directory that cannot be
+// written is the host's state, not a usage error: exit 3 (a supervisor
+// retries it), no usage text.
+func TestSinkFailureAtStart(t *testing.T) {
+	for _, args := range [][]string{
+		{"recv", "--listen", "127.0.0.1:0", "--prom-textfile", "/nonexistent/dir/z.prom"},
+		{"recv", "--listen", "127.0.0.1:0", "--report-dir", "/proc/zerocheck-reports"},
+		{"send", "127.0.0.1:1", "--report-dir", "/proc/zerocheck-reports"},
+	} {
+		code, _, stderr := inproc(t, nil, args...)
+		if code != 3 || strings.Contains(stderr, "Usage:") || !strings.Contains(stderr, "--") {
+			t.Errorf("%v: exit %d, want 3 without usage:\n%s", args, code, stderr)
+		}
+	}
+	// Bad values are still usage errors, caught as the flags are parsed.
+	for _, args := range [][]string{
+		{"recv", "--allow", "10.0.0.1/8"},
+		{"recv", "--log-format", "xml"},
+		{"send", "127.0.0.1", "--pattern", "sine"},
+	} {
+		if code, _, stderr := inproc(t, nil, args...); code != 2 || !strings.Contains(stderr, "invalid argument") {
+			t.Errorf("%v: exit %d, want 2:\n%s", args, code, stderr)
+		}
+	}
+}

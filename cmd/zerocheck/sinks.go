@@ -56,14 +56,21 @@ func (s *sinks) open() error {
 }
 
 // probeDir fails unless dir is a directory this process can create files
-// in.
+// in, and hard-link them: a report takes its name with a link, which
+// never replaces another report (vfat and some network file systems
+// have no links).
 func probeDir(dir string) error {
 	f, err := os.CreateTemp(dir, ".zerocheck-probe-*")
 	if err != nil {
 		return err
 	}
 	f.Close()
-	return os.Remove(f.Name())
+	defer os.Remove(f.Name())
+	link := f.Name() + "-link"
+	if err := os.Link(f.Name(), link); err != nil {
+		return fmt.Errorf("%s cannot hold reports: %w", dir, err)
+	}
+	return os.Remove(link)
 }
 
 // write saves r in each sink and returns what failed. A failure is kept
@@ -77,7 +84,7 @@ func (s *sinks) write(r report.Report) []error {
 	}
 	if s.prom != nil {
 		if err := s.prom.Record(r); err != nil {
-			errs = append(errs, fmt.Errorf("--prom-textfile: %w", err))
+			errs = append(errs, fmt.Errorf("--prom-textfile: metrics not updated: %w", err))
 		}
 	}
 	s.mu.Lock()
