@@ -169,7 +169,7 @@ run_zerocheck() {
 	fi
 	run_pids+=("$rpid")
 	for _ in $(seq 100); do
-		port=$(sed -n 's/.*msg="listening on 127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$tmp/recv.err")
+		port=$(sed -n 's/.*msg=listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/recv.err")
 		[ -n "$port" ] && break
 		kill -0 "$rpid" 2>/dev/null || break
 		sleep 0.05

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,11 +22,13 @@ const (
 	DefaultMaxDuration       = 24 * time.Hour
 )
 
-// ParseAllow parses --allow: networks in CIDR form or single addresses,
-// separated by commas.
+// ParseAllow parses --allow: networks in CIDR form or single addresses.
+// An empty list is an error: "allow nobody" would be a receiver that
+// serves no one, and a templated empty value must not mean "everyone".
 func ParseAllow(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range list {
+		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
@@ -40,7 +43,15 @@ func ParseAllow(list []string) ([]netip.Prefix, error) {
 		if p.Masked() != p {
 			return nil, fmt.Errorf("%q has host bits set: did you mean %s?", s, p.Masked())
 		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// Sources are matched unmapped: an IPv4-mapped network is
+			// its IPv4 network.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no network given")
 	}
 	return out, nil
 }
@@ -57,8 +68,8 @@ func addrOf(a net.Addr) netip.Addr {
 }
 
 // allowed reports whether a connection from ip to local may be served.
-// This host may always connect to itself (from whichever of its
-// addresses): the health check comes from there.
+// A connection from an address to itself (this host to itself, as the
+// health check connects) always may.
 func (s *Server) allowed(ip, local netip.Addr) bool {
 	if s.opt.Allow == nil || ip == local {
 		return true
@@ -71,32 +82,84 @@ func (s *Server) allowed(ip, local netip.Addr) bool {
 	return false
 }
 
+// sourceOf is the unit a per-source limit counts: an IPv4 address, or an
+// IPv6 /64, which one host commonly holds whole.
+func sourceOf(ip netip.Addr) netip.Prefix {
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p
+	}
+	return netip.PrefixFrom(ip, ip.BitLen())
+}
+
+// unproven is a connection admitted and not yet through its handshake.
+type unproven struct {
+	at      time.Time
+	evicted bool
+}
+
+// errEvicted is the refusal of a connection pushed out, before it had
+// proved anything, by a newer one.
+var errEvicted = errors.New("evicted: the receiver is full of connections that have not finished their handshake")
+
 // admit decides, before a byte is read, whether c is served: its source
-// must be allowed and under its connection limits. release must be
-// called when c is done with.
+// must be allowed and under its limit. When all of MaxConns are taken,
+// the oldest connection still in its handshake makes room: idle
+// strangers cannot lock a real sender (or the health check) out, as a
+// real handshake takes a round trip or two while theirs lasts until the
+// deadline. release must be called when c is done with.
 func (s *Server) admit(c net.Conn) (release func(), err error) {
 	ip := addrOf(c.RemoteAddr())
+	self := ip == addrOf(c.LocalAddr())
 	if !s.allowed(ip, addrOf(c.LocalAddr())) {
 		return nil, fmt.Errorf("address %s is not allowed (--allow)", ip)
 	}
+	src := sourceOf(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.conns >= s.opt.MaxConns:
-		return nil, fmt.Errorf("busy: %d connections open (--max-conns)", s.conns)
-	case s.perSource[ip] >= s.opt.MaxConnsPerSource:
-		return nil, fmt.Errorf("too many connections from %s: %d open (--max-conns-per-source)", ip, s.perSource[ip])
+	if !self && s.perSource[src] >= s.opt.MaxConnsPerSource {
+		return nil, fmt.Errorf("too many connections from %s: %d open (--max-conns-per-source)", src, s.perSource[src])
+	}
+	if s.conns >= s.opt.MaxConns {
+		var oldest net.Conn
+		for hc, h := range s.handshakes {
+			if !h.evicted && (oldest == nil || h.at.Before(s.handshakes[oldest].at)) {
+				oldest = hc
+			}
+		}
+		if oldest == nil {
+			return nil, fmt.Errorf("busy: %d connections open (--max-conns)", s.conns)
+		}
+		s.handshakes[oldest].evicted = true
+		oldest.SetDeadline(time.Now())
 	}
 	s.conns++
-	s.perSource[ip]++
+	s.perSource[src]++
+	if !s.opt.Raw {
+		s.handshakes[c] = &unproven{at: time.Now()}
+	}
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.conns--
-		if s.perSource[ip]--; s.perSource[ip] == 0 {
-			delete(s.perSource, ip)
+		if s.perSource[src]--; s.perSource[src] == 0 {
+			delete(s.perSource, src)
 		}
+		delete(s.handshakes, c)
 	}, nil
+}
+
+// shookHands marks c through its handshake, passed or failed: from here
+// on it is not evicted. It returns errEvicted if c was.
+func (s *Server) shookHands(c net.Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.handshakes[c]
+	delete(s.handshakes, c)
+	if h != nil && h.evicted {
+		return errEvicted
+	}
+	return nil
 }
 
 // turnAway refuses a connection that admit did not admit: one short
@@ -115,16 +178,15 @@ func (s *Server) turnAway(c net.Conn, err error) {
 // refusalWindow: a flood of strangers must not flood the log too. The
 // lines held back are counted in the next line that is written.
 func (s *Server) logRefusal(peer net.Addr, err error) {
-	var ce *wire.ChecksumError
+	// A stranger's refusal is a warning, whatever it was: before the
+	// handshake nobody is known, and a corrupt-looking hello from a
+	// stranger is no evidence (the sender's own report has it when it is).
 	level := slog.LevelWarn
-	if errors.As(err, &ce) {
-		level = slog.LevelError // the control channel was corrupted: evidence
-	}
 	ok, dropped := s.refusals.allow(time.Now())
 	if !ok {
 		return
 	}
-	args := []any{"peer", peer.String(), "reason", err.Error()}
+	args := []any{"peer", peer.String(), "reason", truncate(err.Error())}
 	if dropped > 0 {
 		args = append(args, "suppressed_before", dropped)
 	}

@@ -160,9 +160,11 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 			hellos[i].Duration = o.Duration
 		}
 	}
-	// Each hello goes out as soon as its connection is up: the receiver's
-	// handshake clock runs from its accept, and a run of many streams
-	// over a long path must not spend it waiting for the last dial.
+	// Each connection's handshake starts as soon as it is up, beside the
+	// dials still to come: the receiver's handshake clock runs from its
+	// accept, and a run of many streams over a long path must not spend
+	// it waiting for the last dial.
+	shakes := make([]chan shake, len(hellos))
 	var host *hostinfo.Run
 	conns, err := c.dial(ctx, len(hellos), func(i int, conn net.Conn) error {
 		if i == 0 && o.Host != nil {
@@ -176,6 +178,15 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		frames[i], err = wire.EncodeHello(hellos[i])
 		if err == nil {
 			err = writeFrame(conn, frames[i], c.opt.HandshakeTimeout)
+		}
+		if err == nil {
+			// Buffered: if a later dial fails, the connection is closed
+			// and this ends without anyone to take its answer.
+			shakes[i] = make(chan shake, 1)
+			go func() {
+				reply, err := c.handshake(conn, frames[i], c.opt.HandshakeTimeout)
+				shakes[i] <- shake{reply, err}
+			}()
 		}
 		return err
 	})
@@ -219,7 +230,7 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i] = c.stream(sendCtx, conns[i], hellos[i], frames[i], limiter, host)
+			outs[i] = c.stream(sendCtx, conns[i], hellos[i], <-shakes[i], limiter, host)
 		}()
 	}
 	wg.Wait()
@@ -330,11 +341,17 @@ func (c *Client) control(h wire.Hello, wait time.Duration) error {
 
 // stream runs one stream over conn: handshake, then send and collect the
 // receiver's result, or (reverse) verify and answer with our own.
-func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, hello []byte, lim *sender.Limiter, host *hostinfo.Run) outcome {
+// shake is a connection's handshake's outcome.
+type shake struct {
+	reply wire.Reply
+	err   error
+}
+
+func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh shake, lim *sender.Limiter, host *hostinfo.Run) outcome {
 	defer conn.Close()
 	dir := string(h.Direction)
-	// The hello went out when the connection came up.
-	reply, err := c.handshake(conn, hello, c.opt.HandshakeTimeout)
+	// The handshake ran as the connection came up.
+	reply, err := sh.reply, sh.err
 	if err != nil {
 		rep := streamReport(h, dir, fmt.Errorf("handshake with %s: %w", c.opt.Addr, err))
 		var ref *wire.RefusedError
@@ -347,7 +364,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, hello 
 	}
 	out := outcome{peer: decodeFacts(reply.Facts)}
 	if h.Direction == wire.Reverse {
-		out.rep = c.verify(ctx, conn, h, host)
+		out.rep = c.verify(ctx, conn, h, host, reply.ResultMax)
 		return out
 	}
 
@@ -366,7 +383,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, hello 
 		// The receiver may have stopped and said why in a result before
 		// it closed: take its findings if they are there.
 		closeWrite(conn)
-		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions())
+		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions(), 0)
 		out.rep.Error = joinText(fmt.Sprintf("sending after %d bytes: %v", n, err), out.rep.Error)
 		out.rep.SetVerdict()
 		return out
@@ -392,7 +409,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, hello 
 	}
 	// An interrupt does not cut this read short: the receiver's findings
 	// are what the interrupted run's report is for.
-	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions())
+	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions(), 0)
 	if out.rep.Hosts.Local != nil {
 		// The receiver's facts as the stream ended: with counter deltas.
 		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
@@ -401,12 +418,12 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, hello 
 }
 
 // verify verifies a reverse stream and answers with its report.
-func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *hostinfo.Run) report.Report {
+func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *hostinfo.Run, resultMax int) report.Report {
 	vo := c.opt.Verify
 	vo.Pattern, vo.Seed = c.opt.Pattern, c.opt.Seed
 	// A result that cannot be sent leaves the receiver's report of this
 	// stream incomplete; this end's report has it all.
-	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil)
+	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil, resultMax)
 	rep.Hosts.Local = nil
 	return rep
 }

@@ -1,10 +1,10 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"github.com/zerocheck/zerocheck/wire"
@@ -30,9 +30,9 @@ var (
 // reads the Hello, challenges, and checks the answer, all by deadline.
 // Nothing of the hello is acted on before the dialer has proved the
 // token, when one is required.
-func (s *Server) greet(c net.Conn, deadline time.Time) (greeting, error) {
+func (s *Server) greet(ctx context.Context, c net.Conn, deadline time.Time) (greeting, error) {
 	var g greeting
-	p, err := readFrameBy(c, wire.TypeHello, deadline, s.opt.HandshakeTimeout)
+	p, err := readFrameBy(ctx, c, wire.TypeHello, deadline, s.opt.HandshakeTimeout)
 	if err != nil {
 		return g, err
 	}
@@ -52,7 +52,7 @@ func (s *Server) greet(c net.Conn, deadline time.Time) (greeting, error) {
 	if err != nil {
 		return g, fmt.Errorf("sending the challenge: %w", err)
 	}
-	if p, err = readFrameBy(c, wire.TypeAuth, deadline, s.opt.HandshakeTimeout); err != nil {
+	if p, err = readFrameBy(ctx, c, wire.TypeAuth, deadline, s.opt.HandshakeTimeout); err != nil {
 		return g, err
 	}
 	a, err := wire.DecodeAuth(p)
@@ -72,7 +72,7 @@ func (s *Server) greet(c net.Conn, deadline time.Time) (greeting, error) {
 // accept answers a greeting that passed with a Reply: the listener's
 // proof of the token, and facts when given.
 func (s *Server) accept(c net.Conn, g greeting, facts []byte, d time.Duration) error {
-	reply := wire.Reply{Version: s.opt.Version, Facts: facts}
+	reply := wire.Reply{Version: s.opt.Version, Facts: facts, ResultMax: maxPeerResult}
 	if s.opt.Token != nil {
 		reply.Proof = wire.Sign(s.opt.Token, wire.Listener, g.nonce, g.payload)
 	}
@@ -83,19 +83,16 @@ func (s *Server) accept(c net.Conn, g greeting, facts []byte, d time.Duration) e
 	return err
 }
 
-// readFrameBy is readFrame with a deadline for the whole handshake, of
-// timeout from its start, rather than a timeout per frame.
-func readFrameBy(c net.Conn, want wire.Type, deadline time.Time, timeout time.Duration) ([]byte, error) {
-	late := fmt.Errorf("no %s from the peer within %v: %w", want, timeout, os.ErrDeadlineExceeded)
-	d := time.Until(deadline)
-	if d <= 0 {
-		return nil, late
+// readFrameBy reads a frame of type want by deadline, the end of a
+// handshake of timeout. Once stop (if set) is done, it fails at once: a
+// shutdown's deadline must not be replaced by the handshake's.
+func readFrameBy(stop context.Context, c net.Conn, want wire.Type, deadline time.Time, timeout time.Duration) ([]byte, error) {
+	c.SetReadDeadline(deadline)
+	if stop != nil && stop.Err() != nil {
+		c.SetReadDeadline(time.Now())
 	}
-	p, err := readFrame(c, want, d, nil)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return nil, late
-	}
-	return p, err
+	defer c.SetReadDeadline(time.Time{})
+	return frameOf(c, want, timeout, 0)
 }
 
 // handshake runs the dialer's side of the handshake on conn, whose Hello
@@ -103,7 +100,7 @@ func readFrameBy(c net.Conn, want wire.Type, deadline time.Time, timeout time.Du
 // listener's reply and, with a token, its proof.
 func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.Reply, error) {
 	deadline := time.Now().Add(d)
-	p, err := readFrameBy(conn, wire.TypeChallenge, deadline, d)
+	p, err := readFrameBy(nil, conn, wire.TypeChallenge, deadline, d)
 	var ch wire.Challenge
 	if err == nil {
 		ch, err = wire.DecodeChallenge(p)
@@ -123,7 +120,7 @@ func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.R
 		err = writeFrame(conn, b, time.Until(deadline))
 	}
 	if err == nil {
-		p, err = readFrameBy(conn, wire.TypeReply, deadline, d)
+		p, err = readFrameBy(nil, conn, wire.TypeReply, deadline, d)
 	}
 	var reply wire.Reply
 	if err == nil {

@@ -128,6 +128,7 @@ func (s *Server) HealthHandler(maxAge time.Duration, extra func() error) http.Ha
 		}
 		hc := &s.health
 		hc.mu.Lock()
+		defer hc.mu.Unlock()
 		if hc.at.IsZero() || time.Since(hc.at) > maxAge {
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), s.opt.HandshakeTimeout+10*time.Second)
@@ -144,7 +145,6 @@ func (s *Server) HealthHandler(maxAge time.Duration, extra func() error) http.Ha
 			hc.last, hc.at = h, time.Now()
 		}
 		h := hc.last
-		hc.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if h.Status != "ok" {

@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -324,14 +326,14 @@ func TestMaxConnsPerSource(t *testing.T) {
 	// The sixth from that host is refused at once; another host is
 	// served meanwhile.
 	done := legit(t, addr, ClientOptions{})
-	expectRefusal(t, dialFrom(t, "127.0.0.2", addr), "too many connections from 127.0.0.2: 5 open (--max-conns-per-source)")
+	expectRefusal(t, dialFrom(t, "127.0.0.2", addr), "too many connections from 127.0.0.2/32: 5 open (--max-conns-per-source)")
 	done()
 	// Closing one frees its place.
 	idle[0].Close()
 	waitFor(t, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.perSource[netip.MustParseAddr("127.0.0.2")] == 4
+		return s.perSource[netip.MustParsePrefix("127.0.0.2/32")] == 4
 	}, "a place freed")
 	c := dialFrom(t, "127.0.0.2", addr)
 	if err := handshake(t, c, wire.Hello{RunID: "00000000000000e1", Direction: wire.Abort}); err != nil {
@@ -340,19 +342,41 @@ func TestMaxConnsPerSource(t *testing.T) {
 	stop()
 }
 
+// TestMaxConns: when every connection is taken, the oldest one still in
+// its handshake makes room, so idle strangers cannot lock out a real
+// sender; connections past their handshake are never pushed out.
 func TestMaxConns(t *testing.T) {
 	addr, stop := serve(t, ServerOptions{MaxConns: 3, HandshakeTimeout: 5 * time.Second})
-	for _, from := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
-		dialFrom(t, from, addr)
-	}
 	s, _ := serverRuns(addr)
-	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.conns == 3 }, "3 connections admitted")
+	admitted := func(n int) func() bool {
+		return func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.conns == n }
+	}
+	var idle []net.Conn
+	for _, from := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		idle = append(idle, dialFrom(t, from, addr))
+		waitFor(t, admitted(len(idle)), "the idle connection admitted")
+	}
+	// A real sender gets in: the oldest idle connection is pushed out,
+	// and told why.
+	if r := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background()); r.Verdict != report.Clean {
+		t.Fatalf("real sender among idle strangers: %s %q", r.Verdict, r.Error)
+	}
+	expectRefusal(t, idle[0], "evicted: the receiver is full of connections that have not finished their handshake")
+	// Streams past their handshake are not pushed out: with all three
+	// taken by a run, a newcomer is refused.
+	for _, c := range idle {
+		c.Close()
+	}
+	waitFor(t, admitted(0), "the idle connections gone")
+	done := legit(t, addr, ClientOptions{Streams: 3})
+	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.conns == 3 && len(s.handshakes) == 0 }, "the run's 3 streams through their handshake")
 	expectRefusal(t, dialFrom(t, "127.0.0.5", addr), "busy: 3 connections open (--max-conns)")
+	done()
 	stop()
 }
 
 func TestRunLimits(t *testing.T) {
-	addr, stop := serve(t, ServerOptions{MaxBytes: 4 << 20, MaxDuration: time.Minute, StreamWait: 100 * time.Millisecond, IdleTimeout: 200 * time.Millisecond})
+	addr, stop := serve(t, ServerOptions{MaxBytes: 4 << 20, MaxDuration: time.Minute, StreamWait: 100 * time.Millisecond, IdleTimeout: 200 * time.Millisecond, HandshakeTimeout: 500 * time.Millisecond})
 	done := legit(t, addr, ClientOptions{Bytes: 4 << 20})
 	var ref *wire.RefusedError
 	// Plans over the limits are refused up front.
@@ -372,7 +396,7 @@ func TestRunLimits(t *testing.T) {
 	done()
 	// A timed run is cut at the byte limit...
 	r := client(t, ClientOptions{Addr: addr, Duration: 30 * time.Second}).Run(context.Background())
-	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "the run sent more than this receiver allows (--max-bytes 4194304)") {
+	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "the run moved more than this receiver allows (--max-bytes 4194304)") {
 		t.Fatalf("timed run over --max-bytes: %s %q", r.Verdict, r.Error)
 	}
 	// ...and a sender that goes on past its planned duration is cut too.
@@ -538,11 +562,11 @@ func TestHealthCheck(t *testing.T) {
 		t.Fatalf("healthy receiver: %d %+v", code, got)
 	}
 	busy()
-	// The check's run is not a report.
-	mu.Lock()
-	n := len(reported)
-	mu.Unlock()
-	if n != 1 {
+	// The check's run is not a report: the real run's is the only one.
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(reported) }
+	waitFor(t, func() bool { return count() == 1 }, "the real run's report")
+	time.Sleep(50 * time.Millisecond)
+	if n := count(); n != 1 {
 		t.Fatalf("%d reports, want only the real run's", n)
 	}
 	// A failing extra check fails the endpoint.
@@ -597,4 +621,58 @@ func TestDialable(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestSlowDials: a run of many streams over a path where each connect
+// takes long (here: a front whose listen backlog drops SYNs, so each
+// connect waits for a retransmit) authenticates each stream as it comes
+// up, within the receiver's handshake deadline, not after the last dial.
+func TestSlowDials(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{HandshakeTimeout: 3 * time.Second})
+	front := slowFront(t, addr, 300*time.Millisecond)
+	r := client(t, ClientOptions{Addr: front, Streams: 8, Bytes: 8 << 20, HandshakeTimeout: 30 * time.Second}).Run(context.Background())
+	stop()
+	if r.Verdict != report.Clean {
+		t.Fatalf("8 streams through slow connects: %s %q", r.Verdict, r.Error)
+	}
+}
+
+// slowFront listens on 127.0.0.1 with a backlog of 0 and accepts one
+// connection per pace, splicing each to addr.
+func slowFront(t *testing.T, addr string, pace time.Duration) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "slow-front")
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			time.Sleep(pace)
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite() }()
+			go func() { io.Copy(c, b); c.(*net.TCPConn).CloseWrite() }()
+		}
+	}()
+	return ln.Addr().String()
 }

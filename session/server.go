@@ -38,7 +38,8 @@ type ServerOptions struct {
 	// Once serves one run (all its streams) and refuses any other; Serve
 	// returns when that run has been reported.
 	Once bool
-	// HandshakeTimeout bounds the wait for a Hello.
+	// HandshakeTimeout bounds the whole handshake: hello, challenge,
+	// auth, from the accept.
 	HandshakeTimeout time.Duration
 	// IdleTimeout ends a stream when its peer sends nothing, or takes
 	// nothing, for this long.
@@ -98,10 +99,14 @@ type Server struct {
 	ended, early recent
 
 	log *slog.Logger
+	// rawRuns counts raw runs under way, for MaxSessions.
+	rawRuns   int
+	onceEnded sync.Once
 	// conns and perSource count the connections admitted and open.
-	conns     int
-	perSource map[netip.Addr]int
-	refusals  rateLimit
+	conns      int
+	perSource  map[netip.Prefix]int
+	handshakes map[net.Conn]*unproven
+	refusals   rateLimit
 	// addr is the listener's address once Serve runs; checks are the
 	// run ids of the health checks under way, which are not reported.
 	addr    net.Addr
@@ -173,6 +178,10 @@ type run struct {
 	budget *atomic.Int64
 	check  bool
 	start  time.Time
+	// ready is closed once the run's facts are collected (host, facts);
+	// live counts its progress.
+	ready chan struct{}
+	live  *tracker
 }
 
 // NewServer checks opt and fills its defaults.
@@ -204,7 +213,7 @@ func NewServer(opt ServerOptions) (*Server, error) {
 	}
 	return &Server{
 		opt: opt, runs: map[string]*run{}, once: make(chan struct{}), log: log,
-		perSource: map[netip.Addr]int{}, checks: map[string]bool{}, serving: make(chan struct{}),
+		perSource: map[netip.Prefix]int{}, handshakes: map[net.Conn]*unproven{}, checks: map[string]bool{}, serving: make(chan struct{}),
 	}, nil
 }
 
@@ -311,8 +320,10 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	defer func() {
 		if v := recover(); v != nil {
 			// A bug outside a stream (the handshake, a report) ends this
-			// connection, loudly, not the server.
+			// connection, loudly, not the server; a server of one run
+			// (--once) ends too, rather than wait for ever.
 			s.log.Error("internal error", "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s.endOnce()
 		}
 	}()
 	// An interrupt cuts blocked reads and writes short, so that a stream
@@ -324,7 +335,10 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.raw(ctx, c)
 		return
 	}
-	g, err := s.greet(c, time.Now().Add(s.opt.HandshakeTimeout))
+	g, err := s.greet(ctx, c, time.Now().Add(s.opt.HandshakeTimeout))
+	if everr := s.shookHands(c); everr != nil {
+		err = everr
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.refuse(c, fmt.Errorf("handshake: %w", err))
@@ -390,30 +404,74 @@ func truncate(s string) string {
 
 // join adds a stream to its run, creating the run for its first stream.
 func (s *Server) join(ctx context.Context, h wire.Hello, c net.Conn) (*run, error) {
+	r, isNew, err := s.claim(ctx, h, c)
+	if err != nil {
+		return nil, err
+	}
+	if isNew {
+		// Outside the lock: facts read /proc, ethtool and netlink, which
+		// may take a while, and accept and control must not wait on it.
+		r.host = s.hostFacts(c.LocalAddr())
+		if r.host != nil {
+			r.facts = factsJSON(r.host.Facts())
+		}
+		close(r.ready)
+		if !r.check {
+			s.log.Info("session start", "run_id", h.RunID, "peer", c.RemoteAddr().String(), "streams", h.Streams,
+				"pattern", h.Pattern, "bytes", h.Bytes*int64(h.Streams), "duration", h.Duration.String(), "rate_bps", h.Rate,
+				"sender_version", truncate(h.Version))
+		}
+	}
+	<-r.ready
+	return r, nil
+}
+
+// hostFacts collects this host's facts for a run. Facts are help, not a
+// reason to fail a run: a bug in collecting them is logged and the run
+// goes on without.
+func (s *Server) hostFacts(local net.Addr) (h *hostinfo.Run) {
+	if s.opt.Host == nil {
+		return nil
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("internal error collecting host facts", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			h = nil
+		}
+	}()
+	return s.opt.Host(local)
+}
+
+// claim finds or creates a stream's run under the lock, checking the
+// plan against the run's and the server's limits.
+func (s *Server) claim(ctx context.Context, h wire.Hello, c net.Conn) (r *run, isNew bool, err error) {
 	ip := hostOf(c.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.runs[h.RunID]
+	r = s.runs[h.RunID]
 	if r == nil {
 		if _, ended := s.ended.get(h.RunID); ended {
-			return nil, fmt.Errorf("run %s has already ended", h.RunID)
+			return nil, false, fmt.Errorf("run %s has already ended", h.RunID)
 		}
 		t, known := s.early.get(h.RunID)
 		check := s.checks[h.RunID]
 		if s.opt.Once && s.onceRun && !check {
-			return nil, errors.New("busy: this receiver serves one run (--once)")
+			return nil, false, errors.New("busy: this receiver serves one run (--once)")
 		}
 		if err := s.overLimits(h, check); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		s.onceRun = s.onceRun || !check
 		r = &run{
 			id: h.RunID, hello: h, peerIP: ip, local: c.LocalAddr(), remote: c.RemoteAddr(),
 			seen: make([]bool, h.Streams), results: make([]*report.Report, h.Streams),
 			sent: make([]int64, h.Streams), peer: decodeFacts(h.Facts), check: check, start: time.Now(),
+			ready: make(chan struct{}), live: &s.live,
 		}
 		r.ctx, r.cancel = s.runContext(ctx, h)
-		if s.opt.MaxBytes > 0 {
+		if check {
+			r.live = new(tracker) // a health check is not progress
+		} else if s.opt.MaxBytes > 0 {
 			r.budget = new(atomic.Int64)
 			r.budget.Store(s.opt.MaxBytes)
 		}
@@ -423,35 +481,30 @@ func (s *Server) join(ctx context.Context, h wire.Hello, c net.Conn) (*run, erro
 		if known && t.peerIP == ip {
 			r.abort = t.abort // the abort overtook the run's streams
 		}
-		if s.opt.Host != nil {
-			r.host = s.opt.Host(c.LocalAddr())
-			r.facts = factsJSON(r.host.Facts())
-		}
 		if h.Rate > 0 {
 			r.limiter = sender.NewLimiter(h.Rate)
 		}
 		s.runs[h.RunID] = r
 		r.timer = time.AfterFunc(s.opt.StreamWait, func() { s.waitOver(r) })
-		if !check {
-			s.log.Info("session start", "run_id", h.RunID, "peer", c.RemoteAddr().String(), "streams", h.Streams,
-				"pattern", h.Pattern, "bytes", h.Bytes*int64(h.Streams), "duration", h.Duration.String(), "rate_bps", h.Rate,
-				"sender_version", h.Version)
-		}
+		isNew = true
 	}
 	f := r.hello
 	switch {
 	case r.ended:
-		return nil, fmt.Errorf("run %s has already ended", h.RunID)
+		return nil, false, fmt.Errorf("run %s has already ended", h.RunID)
 	case ip != r.peerIP:
-		return nil, fmt.Errorf("run %s belongs to %s, not %s", h.RunID, r.peerIP, ip)
-	case h.Streams != f.Streams || h.Pattern != f.Pattern || h.Seed != f.Seed || h.Rate != f.Rate:
-		return nil, fmt.Errorf("stream %d does not match the plan of run %s", h.Stream, h.RunID)
+		return nil, false, fmt.Errorf("run %s belongs to %s, not %s", h.RunID, r.peerIP, ip)
+	case h.Streams != f.Streams || h.Pattern != f.Pattern || h.Seed != f.Seed || h.Rate != f.Rate ||
+		h.Duration != f.Duration || h.Bytes < f.Bytes-1 || h.Bytes > f.Bytes+1 || (h.Bytes == 0) != (f.Bytes == 0):
+		// Every stream's share is the first's, to a byte: the limits
+		// checked on the first hold for all.
+		return nil, false, fmt.Errorf("stream %d does not match the plan of run %s", h.Stream, h.RunID)
 	case r.seen[h.Stream]:
-		return nil, fmt.Errorf("stream %d of run %s is already connected", h.Stream, h.RunID)
+		return nil, false, fmt.Errorf("stream %d of run %s is already connected", h.Stream, h.RunID)
 	}
 	r.seen[h.Stream] = true
 	r.pending++
-	return r, nil
+	return r, isNew, nil
 }
 
 // overLimits refuses a new run that would break the server's limits.
@@ -461,7 +514,7 @@ func (s *Server) overLimits(h wire.Hello, check bool) error {
 	if check {
 		return nil
 	}
-	n := 0
+	n := s.rawRuns
 	for _, r := range s.runs {
 		if !r.check {
 			n++
@@ -473,38 +526,81 @@ func (s *Server) overLimits(h wire.Hello, check bool) error {
 	case h.Duration > s.opt.MaxDuration:
 		return fmt.Errorf("a run of %v is longer than this receiver allows (--max-duration %v)", h.Duration, s.opt.MaxDuration)
 	case s.opt.MaxBytes > 0 && h.Bytes > 0 && h.Bytes-1 > s.opt.MaxBytes/int64(h.Streams):
+		// A hello gives its own share, which differs from the others' by
+		// a byte at most: this refuses every plan surely over the limit;
+		// one over by less than a byte a stream is cut when it gets there.
 		return fmt.Errorf("a run of about %d bytes is more than this receiver allows (--max-bytes %d)", h.Bytes*int64(h.Streams), s.opt.MaxBytes)
 	}
 	return nil
 }
 
-// runContext bounds a run's life: MaxDuration, or for a timed run its
-// planned duration with time for late streams and a slow goodbye.
+// runContext bounds a run's life: a timed run, its planned duration with
+// time for late streams and a slow goodbye; a sized one, MaxDuration.
 func (s *Server) runContext(ctx context.Context, h wire.Hello) (context.Context, context.CancelFunc) {
 	limit := s.opt.MaxDuration
 	why := fmt.Sprintf("the run went on for longer than this receiver allows (--max-duration %v)", limit)
 	if h.Bytes == 0 {
-		if d := h.Duration + s.opt.StreamWait + s.opt.IdleTimeout; d < limit {
-			limit = d
-			why = fmt.Sprintf("the sender went on sending past its planned %v", h.Duration)
-		}
+		limit = h.Duration + s.opt.StreamWait + s.opt.HandshakeTimeout + s.opt.IdleTimeout
+		why = fmt.Sprintf("the sender went on sending past its planned %v", h.Duration)
 	}
 	return context.WithDeadlineCause(ctx, time.Now().Add(limit), errors.New(why))
 }
 
-// budgetConn fails reads once its run has read more than MaxBytes.
-type budgetConn struct {
-	net.Conn
+// budget is a run's share of MaxBytes, whichever way its streams go.
+type budget struct {
 	left *atomic.Int64
 	max  int64
 }
 
-func (b budgetConn) Read(p []byte) (int, error) {
-	n, err := b.Conn.Read(p)
+func (b budget) take(n int) error {
 	if b.left.Add(-int64(n)) < 0 {
-		return n, fmt.Errorf("the run sent more than this receiver allows (--max-bytes %d)", b.max)
+		return fmt.Errorf("the run moved more than this receiver allows (--max-bytes %d)", b.max)
+	}
+	return nil
+}
+
+// budgetReader fails a forward stream's reads past the budget; the
+// result it writes back is not pattern and costs nothing.
+type budgetReader struct {
+	net.Conn
+	b budget
+}
+
+func (c budgetReader) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if berr := c.b.take(n); berr != nil {
+		return n, berr
 	}
 	return n, err
+}
+
+// budgetWriter fails a reverse stream's writes past the budget.
+type budgetWriter struct {
+	net.Conn
+	b budget
+}
+
+func (c budgetWriter) Write(p []byte) (int, error) {
+	if err := c.b.take(len(p)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// reading and writing return c under the run's byte budget, if it has
+// one, for a stream this end verifies or sends.
+func (r *run) reading(c net.Conn, max int64) net.Conn {
+	if r.budget == nil {
+		return c
+	}
+	return budgetReader{c, budget{r.budget, max}}
+}
+
+func (r *run) writing(c net.Conn, max int64) net.Conn {
+	if r.budget == nil {
+		return c
+	}
+	return budgetWriter{c, budget{r.budget, max}}
 }
 
 func hostOf(a net.Addr) string {
@@ -653,11 +749,17 @@ func (s *Server) deliver(m report.Report) {
 		if v := recover(); v != nil {
 			s.log.Error("internal error writing a report", "run_id", m.RunID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
-		if s.opt.Once {
-			close(s.once)
-		}
+		s.endOnce()
 	}()
 	s.opt.Report(m)
+}
+
+// endOnce ends a server that serves one run (--once): its run has been
+// reported, or lost to a bug, and either way nothing more is served.
+func (s *Server) endOnce() {
+	if s.opt.Once {
+		s.onceEnded.Do(func() { close(s.once) })
+	}
 }
 
 func joinText(a, b string) string {
@@ -686,10 +788,7 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) rep
 	if h.Bytes == 0 {
 		check = func(got int64) error { return s.finished(r, h.Stream, got) }
 	}
-	if r.budget != nil {
-		c = budgetConn{c, r.budget, s.opt.MaxBytes}
-	}
-	rep, err := verifyStream(ctx, c, h, report.Forward, vo, &s.live, s.opt.IdleTimeout, s.opt.Version, r.host, check)
+	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0)
 	if err != nil {
 		s.log.Warn("the sender will not see this stream's result", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "error", err.Error())
 	}
@@ -719,14 +818,14 @@ func (s *Server) finished(r *run, stream int, got int64) error {
 // answers with its report.
 func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p pattern.Pattern) report.Report {
 	st := newStream(p, h.Bytes, h.Duration, s.opt.IdleTimeout, r.limiter)
-	remove := s.live.add(counter{s: st})
-	n, err := st.Run(ctx, c)
+	remove := r.live.add(counter{s: st})
+	n, err := st.Run(ctx, r.writing(c, s.opt.MaxBytes))
 	remove()
 	if ctx.Err() != nil {
 		// Stopping: end the stream here and still take the peer's
 		// findings, briefly.
 		closeWrite(c)
-		rep := result(c, h, report.Reverse, n, abortWait, nil, s.maxRegions())
+		rep := result(c, h, report.Reverse, n, abortWait, nil, s.maxRegions(), maxPeerResult)
 		rep.Error = joinText("the receiver stopped sending: "+context.Cause(ctx).Error(), rep.Error)
 		rep.SetVerdict()
 		return rep
@@ -737,8 +836,14 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 	if err != nil {
 		return streamReport(h, report.Reverse, fmt.Errorf("sending after %d bytes: %w", n, err))
 	}
-	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, ctx, s.maxRegions())
+	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, ctx, s.maxRegions(), maxPeerResult)
 }
+
+// maxPeerResult is the largest result a receiver takes from a peer, for
+// a reverse stream, and says so in its Reply: enough for the default
+// 1000 regions with their captured lines, and a bound on the memory one
+// stalled peer can hold (the result is read as it arrives).
+const maxPeerResult = 4 << 20
 
 func (s *Server) maxRegions() int { return cmpOr(s.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }
 
@@ -754,8 +859,10 @@ func closeWrite(c net.Conn) error {
 // own verifier is bounded (maxRegions, the default capture).
 //
 // With gaps, wait bounds each gap in the frame; without, the whole read.
-func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, gaps context.Context, maxRegions int) report.Report {
-	p, err := readFrame(c, wire.TypeResult, wait, gaps)
+//
+// max bounds the result's frame (0: wire.MaxResult).
+func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, gaps context.Context, maxRegions, max int) report.Report {
+	p, err := readFrameMax(c, wire.TypeResult, wait, gaps, max)
 	var rep report.Report
 	if err == nil {
 		rep, err = wire.DecodeResult(p)
@@ -777,18 +884,27 @@ func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, g
 
 // raw serves a plain stream: the connection is the run.
 func (s *Server) raw(ctx context.Context, c net.Conn) {
-	s.mu.Lock()
-	busy := s.opt.Once && s.onceRun
-	s.onceRun = true
-	s.mu.Unlock()
-	if busy {
-		s.logRefusal(c.RemoteAddr(), errors.New("busy: this receiver serves one run (--once)"))
+	if err := s.rawSession(); err != nil {
+		s.logRefusal(c.RemoteAddr(), err)
 		return
 	}
-	var host *hostinfo.Run
-	if s.opt.Host != nil {
-		host = s.opt.Host(c.LocalAddr())
+	defer func() {
+		s.mu.Lock()
+		s.rawRuns--
+		s.mu.Unlock()
+	}()
+	// A raw run's limits are a protocol run's: its time and its bytes.
+	ctx, cancel := context.WithTimeoutCause(ctx, s.opt.MaxDuration,
+		fmt.Errorf("the run went on for longer than this receiver allows (--max-duration %v)", s.opt.MaxDuration))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if s.opt.MaxBytes > 0 {
+		left := new(atomic.Int64)
+		left.Store(s.opt.MaxBytes)
+		c = budgetReader{c, budget{left, s.opt.MaxBytes}}
 	}
+	host := s.hostFacts(c.LocalAddr())
 	v, err := receiver.New(s.opt.Verify)
 	if err != nil {
 		s.log.Error("raw stream", "peer", c.RemoteAddr().String(), "error", err.Error())
@@ -833,6 +949,21 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	}
 	s.logEnd(rep, time.Since(start))
 	s.deliver(rep)
+}
+
+// rawSession admits a raw run under the session limit and --once.
+func (s *Server) rawSession() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opt.Once && s.onceRun {
+		return errors.New("busy: this receiver serves one run (--once)")
+	}
+	if err := s.overLimits(wire.Hello{}, false); err != nil {
+		return err
+	}
+	s.onceRun = true
+	s.rawRuns++
+	return nil
 }
 
 // errProtocolPeer is a raw receiver's answer to a sender that speaks the

@@ -112,6 +112,12 @@ func (r idleReader) Read(b []byte) (int, error) {
 // bounds each gap instead: a result (up to 32 MiB) may take as long as a
 // slow link needs while bytes keep coming, until gaps is done.
 func readFrame(c net.Conn, want wire.Type, d time.Duration, gaps context.Context) ([]byte, error) {
+	return readFrameMax(c, want, d, gaps, 0)
+}
+
+// readFrameMax is readFrame for a frame this end takes at most max bytes
+// of (0: the type's bound).
+func readFrameMax(c net.Conn, want wire.Type, d time.Duration, gaps context.Context, max int) ([]byte, error) {
 	var r io.Reader = c
 	if gaps != nil {
 		r = idleReader{c, d, gaps}
@@ -119,7 +125,13 @@ func readFrame(c net.Conn, want wire.Type, d time.Duration, gaps context.Context
 		c.SetReadDeadline(time.Now().Add(d))
 	}
 	defer c.SetReadDeadline(time.Time{})
-	t, p, err := wire.ReadFrame(r, want)
+	return frameOf(r, want, d, max)
+}
+
+// frameOf reads a frame of type want from r and explains its failure; d
+// is the time it had.
+func frameOf(r io.Reader, want wire.Type, d time.Duration, max int) ([]byte, error) {
+	t, p, err := wire.ReadFrameMax(r, want, max)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("no %s from the peer within %v: %w", want, d, err)
@@ -252,7 +264,10 @@ func (t *tracker) progress() Progress {
 //
 // check, when set, judges a stream that ended at EOF, given the bytes
 // verified: a timed stream's EOF alone does not say its sender finished.
-func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error) (report.Report, error) {
+//
+// resultMax is the most the peer takes of a result (its Reply says; 0:
+// wire.MaxResult).
+func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error, resultMax int) (report.Report, error) {
 	vo.Stream, vo.Offset = h.Stream, 0
 	v, err := receiver.New(vo)
 	if err != nil {
@@ -276,7 +291,7 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 	if ctx.Err() != nil {
 		wait = abortWait // stopping: the peer gets what we have, or nothing
 	}
-	b, err := wire.EncodeResult(rep)
+	b, err := wire.EncodeResultMax(rep, resultMax)
 	if err == nil {
 		err = writeFrame(conn, b, wait)
 	}

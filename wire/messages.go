@@ -133,6 +133,10 @@ type Reply struct {
 	// that follows is protected by its CRC32C, against corruption, not
 	// against a forger in the path.
 	Proof string `json:"proof,omitempty"`
+	// ResultMax, when set, is the largest Result this listener takes for
+	// a stream it sends (a reverse stream): the dialer shrinks its report
+	// to fit, as EncodeResultMax does.
+	ResultMax int `json:"result_max,omitempty"`
 }
 
 // RefusedError is a listener's refusal of a Hello. ControlCorruption is
@@ -147,10 +151,16 @@ func EncodeHello(h Hello) ([]byte, error) { return encode(TypeHello, h) }
 // EncodeReply returns r as a frame.
 func EncodeReply(r Reply) ([]byte, error) { return encode(TypeReply, r) }
 
-func encode(t Type, v any) ([]byte, error) {
+func encode(t Type, v any) ([]byte, error) { return encodeMax(t, v, 0) }
+
+// encodeMax is encode with a tighter bound on the payload (0: the type's).
+func encodeMax(t Type, v any, max int) ([]byte, error) {
 	p, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
+	}
+	if max > 0 && len(p) > max {
+		return nil, fmt.Errorf("%s of %d bytes: %w (limit %d)", t, len(p), ErrTooLarge, max)
 	}
 	return AppendFrame(nil, t, p)
 }
@@ -194,8 +204,12 @@ func strict(payload []byte, v any) error {
 // EncodeResult returns a stream's report as a frame. A report too large
 // for one frame (many regions with long captures) loses its captured
 // bytes first and its detailed regions after that; the counts stay exact.
-func EncodeResult(r report.Report) ([]byte, error) {
-	b, err := encode(TypeResult, r)
+func EncodeResult(r report.Report) ([]byte, error) { return EncodeResultMax(r, 0) }
+
+// EncodeResultMax is EncodeResult for a reader that takes at most max
+// bytes of payload (0: MaxResult).
+func EncodeResultMax(r report.Report, max int) ([]byte, error) {
+	b, err := encodeMax(TypeResult, r, max)
 	if !errors.Is(err, ErrTooLarge) {
 		return b, err
 	}
@@ -205,11 +219,11 @@ func EncodeResult(r report.Report) ([]byte, error) {
 		regions[i] = g
 	}
 	r.Regions = regions
-	if b, err = encode(TypeResult, r); !errors.Is(err, ErrTooLarge) {
+	if b, err = encodeMax(TypeResult, r, max); !errors.Is(err, ErrTooLarge) {
 		return b, err
 	}
 	r.Regions, r.RepeatedBlocks = nil, nil
-	return encode(TypeResult, r)
+	return encodeMax(TypeResult, r, max)
 }
 
 // DecodeResult parses and checks a stream's report.

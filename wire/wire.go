@@ -1,10 +1,11 @@
 // Package wire is zerocheck's control protocol: the framed messages a
 // sender and a receiver exchange around the bare pattern stream.
 //
-// A connection opens with a Hello from the dialing end and a Reply from
-// the listening end. Then one end sends the bare pattern from stream
-// offset 0 and half-closes; the end that verified it answers with a
-// Result. Every message is a frame:
+// A connection opens with a handshake of four messages (see Auth): a
+// Hello from the dialing end, a Challenge from the listening end, the
+// dialer's Auth, and the listener's Reply. Then one end sends the bare
+// pattern from stream offset 0 and half-closes; the end that verified it
+// answers with a Result. Every message is a frame:
 //
 //	magic "ZCHK" | version (1 byte) | type (1 byte) | 0 (2 bytes) |
 //	length (4 bytes, big endian) | payload (JSON) | CRC32C (4 bytes)
@@ -204,8 +205,16 @@ func ParseHeader(h []byte) (Header, error) {
 
 // ReadFrame reads one frame of type want and returns its payload. A frame
 // of another type is an *UnexpectedError, except that a Reply may always
-// arrive (a refusal). The payload buffer grows only as bytes arrive.
+// arrive (a refusal). The payload buffer grows only as bytes arrive, and
+// never past the frame's length.
 func ReadFrame(r io.Reader, want Type) (Type, []byte, error) {
+	return ReadFrameMax(r, want, 0)
+}
+
+// ReadFrameMax is ReadFrame with a tighter bound, max bytes (0: the
+// type's own), on a frame of type want: what the reader has said it
+// takes.
+func ReadFrameMax(r io.Reader, want Type, max int) (Type, []byte, error) {
 	var h [HeaderSize]byte
 	if n, err := io.ReadFull(r, h[:]); err != nil {
 		if n > 0 && string(h[:min(n, 4)]) != Magic[:min(n, 4)] {
@@ -223,24 +232,42 @@ func ReadFrame(r io.Reader, want Type) (Type, []byte, error) {
 	if hd.Type != want && hd.Type != TypeReply {
 		return 0, nil, &UnexpectedError{Want: want, Got: hd.Type}
 	}
-	var buf bytes.Buffer
-	if hd.Length > 0 {
-		// Grow with what arrives, in steps, not with what is claimed.
-		buf.Grow(min(hd.Length, 64<<10))
+	if hd.Type == want && max > 0 && hd.Length > max {
+		return 0, nil, fmt.Errorf("%s frame claims %d bytes: %w (this end takes %d)", hd.Type, hd.Length, ErrTooLarge, max)
 	}
-	if n, err := io.CopyN(&buf, r, int64(hd.Length)+TrailerSize); err != nil {
+	b, err := readGrowing(r, hd.Length+TrailerSize)
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, nil, fmt.Errorf("%s frame cut short after %d of %d bytes: %w", hd.Type, n, hd.Length+TrailerSize, err)
+		return 0, nil, fmt.Errorf("%s frame cut short after %d of %d bytes: %w", hd.Type, len(b), hd.Length+TrailerSize, err)
 	}
-	b := buf.Bytes()
 	payload, trailer := b[:hd.Length], b[hd.Length:]
 	sum := crc32.Update(crc32.Checksum(h[:], castagnoli), castagnoli, payload)
 	if got := binary.BigEndian.Uint32(trailer); got != sum {
 		return 0, nil, &ChecksumError{Type: hd.Type, Want: sum, Got: got, Length: hd.Length}
 	}
 	return hd.Type, payload, nil
+}
+
+// readGrowing reads n bytes into a buffer that starts small and doubles as
+// bytes arrive, never past n: what a lying length costs is what the peer
+// really sent, and a whole frame holds no slack.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	b := make([]byte, 0, min(n, 64<<10))
+	for len(b) < n {
+		if len(b) == cap(b) {
+			nb := make([]byte, len(b), len(b)+min(cap(b), n-len(b)))
+			copy(nb, b)
+			b = nb
+		}
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil && len(b) < n {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // quote shows the first bytes a foreign peer sent: text as text, anything

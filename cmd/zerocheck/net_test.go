@@ -52,12 +52,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd, listens bool) *proc {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			if _, a, ok := strings.Cut(line, "listening on "); ok && listens {
-				// "listening on ADDR, ..." (relay) or a log line's
-				// msg="listening on ADDR" addr=ADDR ... (recv).
-				if i := strings.IndexAny(a, `," `); i >= 0 {
-					a = a[:i]
-				}
+			if a, ok := listenAddr(line, "listening"); ok && listens {
 				addrc <- a
 			}
 			p.mu.Lock()
@@ -94,6 +89,28 @@ func (p *proc) wait(t *testing.T) int {
 }
 
 func (p *proc) stderr() string { <-p.done; return p.errbuf.String() }
+
+// listenAddr finds the address in a line that says where the process
+// listens: the relay's "relay: listening on ADDR, ..." or a log line
+// with message msg and attribute addr, as text or JSON.
+func listenAddr(line, msg string) (string, bool) {
+	for _, f := range []struct{ marker, start, end string }{
+		{"msg=" + msg + " ", "addr=", " "},
+		{`"msg":"` + msg + `"`, `"addr":"`, `"`},
+		{msg + " on ", msg + " on ", ","},
+	} {
+		if !strings.Contains(line, f.marker) {
+			continue
+		}
+		_, a, ok := strings.Cut(line, f.start)
+		if !ok {
+			return "", false
+		}
+		a, _, _ = strings.Cut(a, f.end)
+		return a, true
+	}
+	return "", false
+}
 
 // errbufString is what the process has written to stderr so far.
 func (p *proc) errbufString() string {

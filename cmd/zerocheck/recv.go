@@ -243,9 +243,9 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 				fail(fmt.Errorf("health endpoint on %s failed: %w", hl.Addr(), err))
 			}
 		}()
-		log.Info("health endpoint on "+hl.Addr().String(), "addr", hl.Addr().String())
+		log.Info("health endpoint", "addr", hl.Addr().String())
 	}
-	log.Info("listening on "+ln.Addr().String(), "addr", ln.Addr().String(), "token", o.server.Token != nil,
+	log.Info("listening", "addr", ln.Addr().String(), "token", o.server.Token != nil,
 		"allow", fmt.Sprint(o.server.Allow), "version", o.server.Version)
 	stop := func() {}
 	if !o.quiet && o.log.format == "text" {

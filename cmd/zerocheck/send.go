@@ -43,7 +43,8 @@ both hosts' facts.
 
 Several ADDRs, or --peers FILE (one ADDR per line, # comments), make a
 burn-in sweep: one run against each peer in turn, one report each (with
---json, one JSON object per line), and the exit code of the worst of them:
+--json, one JSON object per run, one after another), and the exit code of
+the worst of them:
 1 if any run found corruption, else 3 if any was incomplete, else 0.
 
 With --raw there is no handshake and no result: the bare pattern goes to

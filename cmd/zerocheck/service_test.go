@@ -249,11 +249,11 @@ func TestRecvHealth(t *testing.T) {
 	tok := tokenFile(t, "a-token-of-at-least-16-bytes")
 	r := start(t, true, "recv", "--listen", "127.0.0.1:0", "--no-hostinfo", "-q", "--token-file", tok,
 		"--allow", "192.0.2.0/24", "--health", "127.0.0.1:0", "--max-sessions", "1")
-	r.waitStderr(t, "health endpoint on ")
+	r.waitStderr(t, "msg=\"health endpoint\"")
 	var haddr string
 	for _, line := range strings.Split(r.errbufString(), "\n") {
-		if _, a, ok := strings.Cut(line, "health endpoint on "); ok {
-			haddr, _, _ = strings.Cut(a, `"`)
+		if _, a, ok := strings.Cut(line, `msg="health endpoint" addr=`); ok {
+			haddr, _, _ = strings.Cut(a, " ")
 		}
 	}
 	resp, err := http.Get("http://" + haddr + "/healthz")
