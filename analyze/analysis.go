@@ -46,9 +46,16 @@ type Analysis struct {
 	Skipped []Skipped `json:"skipped"`
 }
 
-// Pair is the runs from one sender to one receiver, named as
-// report.Endpoints names them ("" when a report does not know the host:
-// verify on a pipe has no sender).
+// Pair is the runs in which data flowed from one host to another: Sender
+// sent it, Receiver verified it. Hosts are named as report.Endpoints
+// names them ("" when a report does not know the host: verify on a pipe
+// has no sender). A run counts in the row of the host that ran send to
+// the one that ran recv, with its verdict and counts forward; a --bidir
+// run counts again in the row the other way, with its reverse streams'
+// (ReverseRuns), so that corruption is counted where the data it struck
+// flowed. Pairs then count a --bidir run twice, once each way, and their
+// Runs add up to more than Analysis.Runs; their bytes and regions add
+// up to the runs'.
 type Pair struct {
 	Sender   string `json:"sender"`
 	Receiver string `json:"receiver"`
@@ -56,6 +63,10 @@ type Pair struct {
 	BytesVerified int64 `json:"bytes_verified"`
 	CorruptBytes  int64 `json:"corrupt_bytes"`
 	Regions       int64 `json:"regions"`
+	// ReverseRuns counts the runs of Runs whose data in this row flowed
+	// on the reverse streams of a --bidir run: Receiver ran send, and
+	// verified what Sender sent.
+	ReverseRuns int `json:"reverse_runs"`
 }
 
 // Fact is one value of one host fact and the corruption rate of the runs
@@ -102,18 +113,26 @@ func Analyze(fl *Fleet) Analysis {
 		a.Skipped = []Skipped{}
 	}
 	pairs := map[[2]string]*Pair{}
-	for _, r := range fl.runs {
-		a.add(r.verdict)
-		k := [2]string{r.sender.name, r.receiver.name}
+	flow := func(sender, receiver string, f Flow) *Pair {
+		k := [2]string{sender, receiver}
 		p := pairs[k]
 		if p == nil {
 			p = &Pair{Sender: k[0], Receiver: k[1]}
 			pairs[k] = p
 		}
-		p.add(r.verdict)
-		p.BytesVerified = addSat(p.BytesVerified, r.bytesVerified)
-		p.CorruptBytes = addSat(p.CorruptBytes, r.corruptBytes)
-		p.Regions = addSat(p.Regions, r.regions)
+		p.add(f.Verdict)
+		p.BytesVerified = addSat(p.BytesVerified, f.BytesVerified)
+		p.CorruptBytes = addSat(p.CorruptBytes, f.CorruptBytes)
+		p.Regions = addSat(p.Regions, f.Regions)
+		return p
+	}
+	for _, r := range fl.runs {
+		a.add(r.verdict)
+		fwd, rev := r.directions()
+		flow(r.sender.name, r.receiver.name, fwd)
+		if r.reverse.Streams > 0 {
+			flow(r.receiver.name, r.sender.name, rev).ReverseRuns++
+		}
 	}
 	for _, p := range pairs {
 		a.Pairs = append(a.Pairs, *p)
@@ -134,6 +153,42 @@ func addSat(a, b int64) int64 {
 	return a + b
 }
 
+// directions splits a run into the data that flowed forward, from the
+// host that ran send to the one that ran recv, and in reverse (--bidir
+// streams), each with its verdict and counts. The reverse counts are
+// those of the reverse streams, and the forward ones the rest of the
+// run's, so that the two add up to the run. A direction's verdict is the
+// worst of its streams', corrupt if it has corrupt bytes, and never worse
+// than the run's; when no stream shows why a run is corrupt or
+// incomplete (the control channel's CRC, a failure before the streams
+// started, a report that lists no streams), its forward direction takes
+// the run's verdict.
+func (r *run) directions() (fwd, rev Flow) {
+	rev = r.reverse
+	rev.BytesVerified = min(rev.BytesVerified, r.total.BytesVerified)
+	rev.CorruptBytes = min(rev.CorruptBytes, r.total.CorruptBytes)
+	rev.Regions = min(rev.Regions, r.total.Regions)
+	fwd = Flow{
+		Streams: r.forward.Streams, Verdict: cmp.Or(r.forward.Verdict, report.Clean),
+		BytesVerified: r.total.BytesVerified - rev.BytesVerified,
+		CorruptBytes:  r.total.CorruptBytes - rev.CorruptBytes,
+		Regions:       r.total.Regions - rev.Regions,
+	}
+	rev.Verdict = cmp.Or(rev.Verdict, report.Clean)
+	for _, f := range []*Flow{&fwd, &rev} {
+		if f.CorruptBytes > 0 {
+			f.Verdict = report.Corrupt
+		}
+		if worse(f.Verdict, r.verdict) {
+			f.Verdict = r.verdict
+		}
+	}
+	if worse(r.verdict, fwd.Verdict) && worse(r.verdict, rev.Verdict) {
+		fwd.Verdict = r.verdict
+	}
+	return fwd, rev
+}
+
 // facts computes the rate of every fact value over the clean and corrupt
 // runs.
 func facts(runs []*run) []Fact {
@@ -151,10 +206,18 @@ func facts(runs []*run) []Fact {
 		}
 		bad := r.verdict == report.Corrupt
 		rated++
+		// Which end sent data that arrived corrupt, and which verified
+		// it: the sender's data flows forward, the receiver's on the
+		// reverse streams of a --bidir run.
+		var sent, verified [2]bool
 		if bad {
 			corrupt++
+			fwd, rev := r.directions()
+			sent[0], verified[1] = fwd.Verdict == report.Corrupt, fwd.Verdict == report.Corrupt
+			sent[1], verified[0] = rev.Verdict == report.Corrupt, rev.Verdict == report.Corrupt
 		}
 		seen := map[key]bool{}
+		asSender, asReceiver := map[key]bool{}, map[key]bool{}
 		for side, e := range []end{r.sender, r.receiver} {
 			if e.facts == nil {
 				continue
@@ -172,10 +235,12 @@ func facts(runs []*run) []Fact {
 					}
 					values[x.Path][x.Value] = true
 				}
-				if bad && side == 0 {
+				if sent[side] && !asSender[k] {
+					asSender[k] = true
 					f.CorruptAsSender++
 				}
-				if bad && side == 1 {
+				if verified[side] && !asReceiver[k] {
+					asReceiver[k] = true
 					f.CorruptAsReceiver++
 				}
 				if seen[k] {

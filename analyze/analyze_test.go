@@ -6,9 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerocheck/zerocheck/internal/golden"
 	"github.com/zerocheck/zerocheck/report"
@@ -140,7 +142,7 @@ func TestJSON(t *testing.T) {
 		t.Fatalf("%v", m)
 	}
 	pair := m["pairs"].([]any)[0].(map[string]any)
-	for _, k := range []string{"sender", "receiver", "runs", "clean", "corrupt", "incomplete", "bytes_verified", "corrupt_bytes", "regions"} {
+	for _, k := range []string{"sender", "receiver", "runs", "clean", "corrupt", "incomplete", "bytes_verified", "corrupt_bytes", "regions", "reverse_runs"} {
 		if _, ok := pair[k]; !ok {
 			t.Errorf("pair lacks %q: %v", k, pair)
 		}
@@ -176,7 +178,11 @@ func TestPairs(t *testing.T) {
 	// another run.
 	other := recv2
 	other.Pattern = "zeros"
-	verify := report.Report{Schema: report.Schema, Verdict: report.Clean, Pattern: "zeros", BytesVerified: 4096, Hosts: report.Hosts{Local: b}}
+	verify := report.Report{Schema: report.Schema, Verdict: report.Clean, Role: "verify", Pattern: "zeros", BytesVerified: 4096,
+		Start: time.Date(2026, 11, 25, 2, 31, 0, 123456789, time.UTC), Hosts: report.Hosts{Local: b}}
+	// The same capture verified again, a nanosecond later.
+	verify2 := verify
+	verify2.Start = verify.Start.Add(1)
 	raw := report.Report{Schema: report.Schema, Verdict: report.Corrupt, Role: "recv", Pattern: "zeros", BytesVerified: 8192,
 		CorruptBytes: 16, RegionCount: 1, LocalAddr: "10.0.0.2:7777", PeerAddr: "10.0.0.9:51000", Hosts: report.Hosts{Local: b}}
 	loop := report.Report{Schema: report.Schema, Verdict: report.Clean, Role: "loopback", RunID: "00000000000000aa", Pattern: "zeros",
@@ -210,8 +216,11 @@ func TestPairs(t *testing.T) {
 			[]Pair{pair(sa, sb, 1, 0, 1, 0, 100<<30, 240, 3), pair(sb, sa, 1, 1, 0, 0, 100<<30, 0, 0)}},
 		{"same run id, other pattern", [][]report.Report{{clean2, recv2, other}}, Counts{2, 2, 0, 0},
 			[]Pair{pair(sb, sa, 2, 2, 0, 0, 200<<30, 0, 0)}},
-		{"runs without a run id are never merged", [][]report.Report{{verify, verify}, {raw}}, Counts{3, 2, 1, 0},
+		{"runs without a run id are not merged with others", [][]report.Report{{verify, verify2}, {raw}}, Counts{3, 2, 1, 0},
 			[]Pair{pair("10.0.0.9", sb, 1, 0, 1, 0, 8192, 16, 1), pair("", sb, 2, 2, 0, 0, 8192, 0, 0)}},
+		// An archive's copy of the files, in another directory.
+		{"a report without a run id read twice counts once", [][]report.Report{{verify, raw}, {raw}, {verify}, {verify, raw}},
+			Counts{2, 1, 1, 0}, []Pair{pair("10.0.0.9", sb, 1, 0, 1, 0, 8192, 16, 1), pair("", sb, 1, 1, 0, 0, 4096, 0, 0)}},
 		{"loopback", [][]report.Report{{loop}}, Counts{1, 1, 0, 0},
 			[]Pair{pair(sa, sa, 1, 1, 0, 0, 1<<30, 0, 0)}},
 	} {
@@ -326,7 +335,7 @@ func TestWarnings(t *testing.T) {
 	}
 	want := map[string]string{
 		"analysis.json":     `not a zerocheck report: schema "zerocheck.analysis/v1", want "zerocheck.report/v1"`,
-		"array.json":        "not a zerocheck report: json: cannot unmarshal array into Go value of type report.Report",
+		"array.json":        "not a zerocheck report: a JSON array, not an object",
 		"bad-verdict.json":  `not a zerocheck report: verdict "fine"`,
 		"dangling.json":     "no such file or directory",
 		"empty.json":        "no report in it (empty)",
@@ -396,12 +405,17 @@ func TestParse(t *testing.T) {
 		{"empty", "", 0, "no report in it (empty)"},
 		{"blank", " \n", 0, "no report in it (empty)"},
 		{"null", "null", 0, `no "schema" field`},
-		{"a number", "42", 0, "cannot unmarshal number"},
+		{"a number", "42", 0, "not a zerocheck report: a JSON number, not an object"},
+		{"a field of another type", `{"schema":"zerocheck.report/v1","verdict":"clean","bytes_verified":"5"}`, 0,
+			"not a zerocheck report: bytes_verified: a JSON string, not int64"},
+		{"streams not a list", `{"schema":"zerocheck.report/v1","verdict":"clean","streams":{}}`, 0,
+			"not a zerocheck report: streams: not an array"},
 		{"truncated second", one.String() + "{", 1, "after 1 reports: truncated"},
 		{"garbage after", one.String() + "xx", 1, "after 1 reports: not JSON"},
 		{"foreign second", one.String() + `{"schema":"x"}` + one.String(), 1, `after 1 reports: not a zerocheck report: schema "x"`},
 		{"negative", `{"schema":"zerocheck.report/v1","verdict":"clean","bytes_verified":-1}`, 0, "negative counts"},
-		{"bad hex", `{"schema":"zerocheck.report/v1","verdict":"corrupt","regions":[{"actual":"zz"}]}`, 0, "hex field"},
+		// The regions are not read: what they hold cannot be wrong.
+		{"bad hex", `{"schema":"zerocheck.report/v1","verdict":"corrupt","regions":[{"actual":"zz"}]}`, 1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reps, err := Parse([]byte(tc.in))
@@ -464,5 +478,128 @@ func TestTextSaysWhyNothingSeparates(t *testing.T) {
 				t.Fatalf("no %q in\n%s", tc.want, out.String())
 			}
 		})
+	}
+}
+
+// TestBidir: in a --bidir run, the host that ran recv sends data too, on
+// the reverse streams, and the host that ran send verifies it. Corruption
+// there is counted under the pair the data flowed, and credited to the
+// host that sent it and the host that verified it.
+func TestBidir(t *testing.T) {
+	a, b := fixture(t, "xen-pv-3.2-xen-4.1-ipsec", "eth0"), fixture(t, "baremetal", "eno1")
+	const sa, sb = "zk-lt-03", "db-r650-07"
+	send, recv := bidirReports(1, a, b)
+	// Both directions corrupt.
+	both, bothRecv := bidirReports(2, a, b)
+	both.Streams[1].Verdict, both.Streams[1].CorruptBytes, both.Streams[1].RegionCount = report.Corrupt, 16, 1
+	both.CorruptBytes, both.RegionCount = 256, 4
+	bothRecv.Streams, bothRecv.CorruptBytes, bothRecv.RegionCount = both.Streams, both.CorruptBytes, both.RegionCount
+	// Corrupt by the control channel's CRC alone: no stream says which
+	// way, and the run counts forward.
+	ctl, _ := bidirReports(3, a, b)
+	ctl.Streams = slices.Clone(ctl.Streams)
+	ctl.Streams[3].Verdict, ctl.Streams[3].CorruptBytes, ctl.Streams[3].RegionCount = report.Clean, 0, 0
+	ctl.CorruptBytes, ctl.RegionCount, ctl.ControlCorruption = 0, 0, "stream 3: CRC32C mismatch"
+	// A clean run between two others, so that the facts have rates.
+	clean, _ := runReports(4, fixture(t, "kvm-5.3", "ens3"), fixture(t, "xen-hvm-4.4", "eth0"), report.Clean)
+
+	type asEnd struct{ sender, receiver int }
+	pair := func(s, r string, clean, corrupt int, bytes, cb, regions int64, reverse int) Pair {
+		return Pair{Sender: s, Receiver: r, Counts: Counts{clean + corrupt, clean, corrupt, 0}, BytesVerified: bytes,
+			CorruptBytes: cb, Regions: regions, ReverseRuns: reverse}
+	}
+	const half = 50 << 30
+	for _, tc := range []struct {
+		name  string
+		reps  []report.Report
+		pairs []Pair
+		pv    asEnd // virt.xen_mode=pv: zk-lt-03, which ran send
+		bare  asEnd // virt.hypervisor=none: db-r650-07, which ran recv
+		both  asEnd // aes.cpu_flag=yes: both
+	}{
+		{"reverse corrupt, both ends' reports", []report.Report{send, recv, clean},
+			[]Pair{pair(sb, sa, 0, 1, half, 240, 3, 1), pair(sa, sb, 1, 0, half, 0, 0, 0)},
+			asEnd{0, 1}, asEnd{1, 0}, asEnd{1, 1}},
+		{"reverse corrupt, send report", []report.Report{send, clean},
+			[]Pair{pair(sb, sa, 0, 1, half, 240, 3, 1), pair(sa, sb, 1, 0, half, 0, 0, 0)},
+			asEnd{0, 1}, asEnd{1, 0}, asEnd{1, 1}},
+		{"reverse corrupt, recv report", []report.Report{recv, clean},
+			[]Pair{pair(sb, sa, 0, 1, half, 240, 3, 1), pair(sa, sb, 1, 0, half, 0, 0, 0)},
+			asEnd{0, 1}, asEnd{1, 0}, asEnd{1, 1}},
+		{"both directions corrupt", []report.Report{both, bothRecv, clean},
+			[]Pair{pair(sb, sa, 0, 1, half, 240, 3, 1), pair(sa, sb, 0, 1, half, 16, 1, 0)},
+			asEnd{1, 1}, asEnd{1, 1}, asEnd{1, 1}},
+		{"control channel", []report.Report{ctl, clean},
+			[]Pair{pair(sa, sb, 0, 1, half, 0, 0, 0), pair(sb, sa, 1, 0, half, 0, 0, 1)},
+			asEnd{1, 0}, asEnd{0, 1}, asEnd{1, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeReports(t, filepath.Join(dir, "runs.json"), tc.reps...)
+			an := Analyze(Load([]string{dir}))
+			if an.Counts != (Counts{Runs: 2, Clean: 1, Corrupt: 1}) {
+				t.Fatalf("counts %+v", an.Counts)
+			}
+			pairs := slices.DeleteFunc(an.Pairs, func(p Pair) bool { return p.Sender == "ci-runner-eoan-2" })
+			if !slices.Equal(pairs, tc.pairs) {
+				t.Errorf("pairs\n%+v\nwant\n%+v", pairs, tc.pairs)
+			}
+			for _, w := range []struct {
+				fact string
+				want asEnd
+			}{{"virt.xen_mode=pv", tc.pv}, {"virt.hypervisor=none", tc.bare}, {"aes.cpu_flag=yes", tc.both}} {
+				for _, f := range an.Facts {
+					if f.Path+"="+f.Value == w.fact {
+						if got := (asEnd{f.CorruptAsSender, f.CorruptAsReceiver}); got != w.want || f.Corrupt != 1 {
+							t.Errorf("%s: corrupt %d, as sender and receiver %v, want %v", w.fact, f.Corrupt, got, w.want)
+						}
+					}
+				}
+			}
+			var text bytes.Buffer
+			if err := Text(&text, an, 0); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text.String(), "A --bidir run counts in both directions its data flowed") {
+				t.Errorf("no word on --bidir runs:\n%s", text.String())
+			}
+		})
+	}
+}
+
+// TestParseReadsAsAFullDecode: Parse skips most of a report, and sifts
+// the host facts it keeps; what it reads must be what a decode of the
+// whole report.Report gives, JSON's corners included: keys that differ
+// in case or are spelled with escapes, keys given twice, nulls.
+func TestParseReadsAsAFullDecode(t *testing.T) {
+	a, b := fixture(t, "xen-pv-3.2-xen-4.1-ipsec", "eth0"), fixture(t, "baremetal", "eno1")
+	send, _ := bidirReports(1, a, b)
+	var whole bytes.Buffer
+	if err := report.JSON(&whole, send); err != nil {
+		t.Fatal(err)
+	}
+	const head = `{"schema":"zerocheck.report/v1","verdict":"clean","role":"send","hosts":{"local":`
+	for _, in := range []string{
+		whole.String(),
+		head + `{"hostname":"h","aes":{"kernel_module":"loaded","implementations":{"\u0061es":{"driver":"a"},"AES":{"driver":"b"},` +
+			`"x":{"driver":"}]\"{","module":"[{"},"cbc(aes)":{"driver":"c"},"cbc(aes)":{"module":"d"},"gcm(aes)":null,` +
+			`"rfc4106(gcm(aes))" : { "priority" : 7 } ,"rfc4106(gcm(aes))\u0000":{},"\u00e1es":{}}}}}}`,
+		head + `{"aes":{"implementations":{"aes":{"driver":"a"}}},"aes":{"implementations":{"cbc(aes)":{"driver":"c"}}}}}}`,
+		head + `{"aes":{"implementations":{"aes":{"driver":"a"}}},"AES":{"implementations":null}}}}`,
+		head + `{"ipsec":{"transport_mode":true,"states":[{"mode":"transport","encap":"espinudp"}]},"IPSEC":{"nat_t":true,"Modules":["esp4"]},` +
+			`"Risks":[{"id":"xen-pv-aesni","status":"match"}],"virt":{"hypervisor":"xen","xen_mode":"pv"},"virt":{"xen_version":"4.1.2"}},"peer":null}}`,
+		`{"schema":"zerocheck.report/v1","verdict":"corrupt","corrupt_bytes":9,"region_count":1,` +
+			`"streams":[{"direction":"reverse","verdict":"corrupt","corrupt_bytes":9,"region_count":1},{"direction":"Reverse","bytes_verified":5}],` +
+			`"STREAMS":[{"Direction":"reverse","corrupt_bytes":9}],"streams":null,"streams":[{"direction":"reverse","corrupt_bytes":9,"region_count":1}]}`,
+	} {
+		got, err := Parse([]byte(in))
+		if err != nil || len(got) != 1 {
+			t.Fatalf("%s: %d reports, %v", in, len(got), err)
+		}
+		var full report.Report
+		if err := json.Unmarshal([]byte(in), &full); err != nil {
+			t.Fatal(err)
+		}
+		sameSummary(t, got[0], Summary(full))
 	}
 }

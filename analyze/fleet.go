@@ -2,7 +2,9 @@ package analyze
 
 import (
 	"cmp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/report"
@@ -15,7 +17,8 @@ import (
 type Fleet struct {
 	// Files counts the files that gave at least one report.
 	Files int
-	// Reports counts the reports added, both ends of a run included.
+	// Reports counts the reports added: each end's of a run, and a copy
+	// read twice each time.
 	Reports int
 	// Skipped lists what could not be read, in the order met.
 	Skipped []Skipped
@@ -30,12 +33,11 @@ type Fleet struct {
 
 // run is one network run: both ends' reports merged.
 type run struct {
-	verdict       report.Verdict
-	bytesVerified int64
-	corruptBytes  int64
-	regions       int64
-	sender        end
-	receiver      end
+	verdict report.Verdict
+	// total is the run's counts; flows its streams' by direction.
+	total            Flow
+	forward, reverse Flow
+	sender, receiver end
 }
 
 // end is one host of a run. facts is nil when the reports did not
@@ -50,22 +52,28 @@ func NewFleet() *Fleet {
 	return &Fleet{byKey: map[string]*run{}, facts: map[string][]hostinfo.Field{}}
 }
 
-// Add counts one report. The send and the recv report of a network run
-// share its run id and are one run: it takes the worse verdict (both ends
-// merge the same stream reports, so they agree unless one end was cut
-// short), the larger counts, and each host's facts and name from
-// whichever report has them. Reports without a run id (verify, recv
-// --raw) are runs of their own.
-func (fl *Fleet) Add(r report.Report) {
+// Add counts one report, as AddSummary counts Summary(r).
+func (fl *Fleet) Add(r report.Report) { fl.AddSummary(Summary(r)) }
+
+// AddSummary counts one report. The send and the recv report of a
+// network run share its run id and are one run: it takes the worse
+// verdict (both ends merge the same stream reports, so they agree unless
+// one end was cut short), the larger counts, and each host's facts and
+// name from whichever report has them. Reports without a run id (verify,
+// recv --raw) are runs of their own, but one read twice (the same file
+// in two directories, an archive beside the original) counts once: two
+// such reports are the same when their role, start, addresses, pattern,
+// seed, counts, verdict and hosts' names agree.
+func (fl *Fleet) AddSummary(r Report) {
 	fl.Reports++
-	sender, receiver := r.Endpoints()
+	sender, receiver := r.endpoints()
 	in := &run{
-		verdict:       r.Verdict,
-		bytesVerified: r.BytesVerified,
-		corruptBytes:  r.CorruptBytes,
-		regions:       r.RegionCount,
-		sender:        end{name: sender},
-		receiver:      end{name: receiver},
+		verdict:  r.Verdict,
+		total:    Flow{Verdict: r.Verdict, BytesVerified: r.BytesVerified, CorruptBytes: r.CorruptBytes, Regions: r.RegionCount},
+		forward:  r.Forward,
+		reverse:  r.Reverse,
+		sender:   end{name: sender},
+		receiver: end{name: receiver},
 	}
 	sf, rf := r.Hosts.Local, r.Hosts.Peer // send, loopback
 	switch r.Role {
@@ -79,13 +87,22 @@ func (fl *Fleet) Add(r report.Report) {
 	in.sender.facts = fl.explaining(sf)
 	in.receiver.facts = fl.explaining(rf)
 
+	var key string
 	if r.RunID == "" {
-		fl.runs = append(fl.runs, in)
-		return
+		// Without a run id, the report's content is its identity: a
+		// key of every field that tells two runs apart.
+		key = strings.Join([]string{"", r.Role, r.Start.UTC().Format(time.RFC3339Nano), r.LocalAddr, r.PeerAddr,
+			r.Pattern, strconv.FormatUint(r.Seed, 10), strconv.FormatInt(r.BytesVerified, 10),
+			strconv.FormatInt(r.CorruptBytes, 10), strconv.FormatInt(r.RegionCount, 10), string(r.Verdict),
+			sender, receiver}, "\x00")
+		if fl.byKey[key] != nil {
+			return
+		}
+	} else {
+		// The pattern joins the key so that two runs whose random ids
+		// collide, or a hand-edited file, are not merged into one.
+		key = r.RunID + "\x00" + r.Pattern
 	}
-	// The pattern joins the key so that two runs whose random ids
-	// collide, or a hand-edited file, are not merged into one.
-	key := r.RunID + "\x00" + r.Pattern
 	had := fl.byKey[key]
 	if had == nil {
 		fl.byKey[key] = in
@@ -95,11 +112,29 @@ func (fl *Fleet) Add(r report.Report) {
 	if worse(in.verdict, had.verdict) {
 		had.verdict = in.verdict
 	}
-	had.bytesVerified = max(had.bytesVerified, in.bytesVerified)
-	had.corruptBytes = max(had.corruptBytes, in.corruptBytes)
-	had.regions = max(had.regions, in.regions)
+	had.total.merge(in.total)
+	had.forward.merge(in.forward)
+	had.reverse.merge(in.reverse)
 	had.sender.fill(in.sender)
 	had.receiver.fill(in.receiver)
+}
+
+// endpoints names the two ends of a run as report.Report.Endpoints does.
+func (r *Report) endpoints() (sender, receiver string) {
+	full := report.Report{Role: r.Role, LocalAddr: r.LocalAddr, PeerAddr: r.PeerAddr, Hosts: r.Hosts}
+	return full.Endpoints()
+}
+
+// merge takes the worse verdict and the larger counts of two reports of
+// one flow.
+func (f *Flow) merge(o Flow) {
+	if f.Verdict == "" || worse(o.Verdict, f.Verdict) {
+		f.Verdict = o.Verdict
+	}
+	f.Streams = max(f.Streams, o.Streams)
+	f.BytesVerified = max(f.BytesVerified, o.BytesVerified)
+	f.CorruptBytes = max(f.CorruptBytes, o.CorruptBytes)
+	f.Regions = max(f.Regions, o.Regions)
 }
 
 // fill completes an end from another report of the same run. The name

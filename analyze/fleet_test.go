@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -158,4 +159,19 @@ func writeIncidentFleet(t *testing.T, dir string) int {
 		Hosts: report.Hosts{Local: kvm}}
 	writeReports(t, filepath.Join(dir, kvm.Hostname, "verify.json"), verify)
 	return files + 1
+}
+
+// bidirReports returns the send and the recv report of a --bidir run,
+// two streams each way, whose only corruption is on reverse stream 3:
+// data that receiver sent and sender verified.
+func bidirReports(n int, sender, receiver *hostinfo.Facts) (send, recv report.Report) {
+	send, recv = runReports(n, sender, receiver, report.Corrupt)
+	streams := []report.Stream{
+		{Stream: 0, Direction: report.Forward, Verdict: report.Clean, BytesVerified: 25 << 30},
+		{Stream: 1, Direction: report.Forward, Verdict: report.Clean, BytesVerified: 25 << 30},
+		{Stream: 2, Direction: report.Reverse, Verdict: report.Clean, BytesVerified: 25 << 30},
+		{Stream: 3, Direction: report.Reverse, Verdict: report.Corrupt, BytesVerified: 25 << 30, CorruptBytes: 240, RegionCount: 3},
+	}
+	send.Streams, recv.Streams = streams, slices.Clone(streams)
+	return send, recv
 }

@@ -14,7 +14,9 @@ import (
 
 // MaxFileSize bounds what is read of one file: a year of nightly recv
 // --json output fits many times over, and a stray disk image in a
-// reports directory cannot take the tool's memory.
+// reports directory cannot take the tool's memory. Reading a file costs
+// a few times its size whatever it holds, as Parse decodes only what the
+// analysis counts.
 const MaxFileSize = 256 << 20
 
 // Skipped is a file, or the rest of one, left out of the analysis.
@@ -101,7 +103,7 @@ func (fl *Fleet) loadFile(path string) {
 		return
 	}
 	n := fl.Reports
-	err = decode(data, fl.Add)
+	err = decode(data, fl.AddSummary)
 	if fl.Reports > n {
 		fl.Files++
 	}

@@ -35,6 +35,14 @@ func Text(w io.Writer, a Analysis, top int) error {
 		"bytes verified", "corrupt bytes", "regions"}, rows, 0); err != nil {
 		return err
 	}
+	reverse := 0
+	for _, p := range a.Pairs {
+		reverse += p.ReverseRuns
+	}
+	if reverse > 0 {
+		fmt.Fprintf(&b, "A --bidir run counts in both directions its data flowed: the host that ran send -> the one\n"+
+			"that ran recv for its forward streams, and back for its reverse ones (%s of the rows').\n", count(reverse, "run"))
+	}
 
 	rated := a.Clean + a.Corrupt
 	fmt.Fprintf(&b, "\nFacts, by how well they separate corrupt runs from clean ones\n(%s; a run has a value when either of its hosts has it)\n",
