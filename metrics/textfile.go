@@ -4,25 +4,38 @@
 // node_exporter on its next scrape.
 //
 // The file is rewritten whole after every run, atomically (see
-// internal/atomicfile), so a scrape never sees a half-written file. The
-// counts live in the process: they start from zero when it starts, which
-// Prometheus reads as a counter reset. Two processes must therefore not
-// share one file; give each its own (node_exporter reads every *.prom in
-// its directory).
+// internal/atomicfile), so a scrape never sees a half-written file. It is
+// also where the counts outlive the process: Open reads back the file the
+// previous process left at the same path, so that a nightly sweep (a new
+// process every night) or a restarted receiver rewrites only the series
+// of the runs it makes, and its counters go on from where they were.
+// Two processes must still not share one file at once, each would
+// overwrite the other's runs: give each its own (node_exporter reads
+// every *.prom in its directory).
 //
-// Series are kept per (role, peer), where role is the report's role and
-// peer the other end's name as report.Endpoints gives it. At most
-// MaxPeers such pairs are kept: a receiver open to the world could
-// otherwise be made to grow the file without bound. When a new pair
-// comes and the table is full, the pair seen least recently goes, and
-// its counters restart from zero if it comes back.
+// Series are kept per path: role, peer and addr, where role is the
+// report's role, peer the other end's name as report.Endpoints gives it,
+// and addr the other end's address, for a sender the receiver's as
+// connected to (host:port), for a receiver the sender's IP alone (its
+// port changes with every run). Two paths to one host, two of its
+// addresses or cloned hosts with one hostname, are two series, so that
+// a clean run on one never hides corruption on the other. At most
+// MaxPeers series are kept: a receiver open to the world could otherwise
+// be made to grow the file without bound. When a new one comes and the
+// table is full, the one run least recently goes, and its counters
+// restart from zero if it comes back.
 package metrics
 
 import (
 	"bytes"
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,15 +47,20 @@ import (
 	"github.com/zerocheck/zerocheck/report"
 )
 
-// MaxPeers is how many (role, peer) pairs a Textfile keeps: 1024 pairs
-// make a file of about a megabyte.
+// MaxPeers is how many series (role, peer, addr) a Textfile keeps: 1024
+// of them make a file of about a megabyte.
 const MaxPeers = 1024
 
 // maxLabel caps a label value in bytes: peer names come from the peer.
 // 253 is the longest DNS name.
 const maxLabel = 253
 
-// unknown names a role or peer that a report does not give.
+// maxTimestamp bounds a last run's time, in seconds either side of the
+// epoch (the year 33658): in milliseconds it is still an exact float64,
+// so a time read back from the file is the time that was written.
+const maxTimestamp = 1e12
+
+// unknown names a role, peer or address that a report does not give.
 const unknown = "unknown"
 
 // verdicts orders the verdict label's values; a report's verdict indexes
@@ -64,10 +82,10 @@ type Textfile struct {
 	path  string
 	limit int
 
-	mu    sync.Mutex
-	pairs map[pair]*counts
-	seen  uint64 // Records so far, the clock of counts.seen
-	gen   uint64 // snapshots rendered so far
+	mu     sync.Mutex
+	series map[series]*counts
+	seen   uint64 // Records so far, the clock of counts.seen
+	gen    uint64 // snapshots rendered so far
 
 	// writeMu orders file writes; written is the newest snapshot on disk,
 	// so a slow writer never replaces a newer file with an older one.
@@ -75,7 +93,8 @@ type Textfile struct {
 	written uint64
 }
 
-type pair struct{ role, peer string }
+// series names one path's series: its labels but the verdict.
+type series struct{ role, peer, addr string }
 
 type counts struct {
 	runs           [len(verdicts)]uint64
@@ -88,14 +107,67 @@ type counts struct {
 	lastRegions uint64
 	lastBytes   uint64
 
-	seen uint64 // Textfile.seen at this pair's last Record
+	seen uint64 // Textfile.seen at this series' last Record
 }
 
-// New returns a Textfile that writes to path, a file name ending in
-// ".prom" in node_exporter's --collector.textfile.directory. Nothing is
-// written before the first Record or Flush.
+// Open returns a Textfile that writes to path, a file name ending in
+// ".prom" in node_exporter's --collector.textfile.directory, starting
+// from the series of the file that a previous process left there:
+// counters and last runs alike, so that the file changes only for the
+// runs recorded from now on. Nothing is written before the first Record
+// or Flush.
+//
+// The Textfile is usable whatever the error. The error is nil when path
+// does not exist yet, or was restored whole. Otherwise it says what was
+// left out, for the caller to log: some lines (damaged ones, or series
+// beyond MaxPeers; the rest is restored), or the whole file, when it
+// cannot be read or is not one this package writes (errors.Is(err,
+// ErrForeign)), and the Textfile starts empty. Either way the first
+// Record or Flush replaces the file.
+func Open(path string) (*Textfile, error) { return open(path, MaxPeers) }
+
+// New is Open without its error: it restores what it can from path, and
+// says nothing about what it could not.
 func New(path string) *Textfile {
-	return &Textfile{path: path, limit: MaxPeers, pairs: map[pair]*counts{}}
+	t, _ := Open(path)
+	return t
+}
+
+func open(path string, limit int) (*Textfile, error) {
+	t := &Textfile{path: path, limit: limit, series: map[series]*counts{}}
+	raw, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return t, nil
+	}
+	if err == nil {
+		var restored map[series]*counts
+		restored, err = parseState(raw, limit)
+		t.restore(restored)
+	}
+	if err != nil {
+		return t, fmt.Errorf("metrics: restoring %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// restore takes the series read from the file, the least recently run
+// the first to be evicted. t.mu need not be held: t is not shared yet.
+func (t *Textfile) restore(s map[series]*counts) {
+	keys := make([]series, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b series) int {
+		if c := cmp.Compare(s[a].lastEnd, s[b].lastEnd); c != 0 {
+			return c
+		}
+		return cmpSeries(a, b)
+	})
+	for _, k := range keys {
+		t.seen++
+		s[k].seen = t.seen
+		t.series[k] = s[k]
+	}
 }
 
 // Record adds one run to the counts and rewrites the file. The counts
@@ -120,14 +192,14 @@ func (t *Textfile) Flush() error {
 
 // add counts r. t.mu must be held.
 func (t *Textfile) add(r report.Report) {
-	p := pair{role: label(r.Role), peer: label(peerOf(r))}
-	c := t.pairs[p]
+	k := series{role: label(r.Role), peer: label(peerOf(r)), addr: label(addrOf(r))}
+	c := t.series[k]
 	if c == nil {
-		if len(t.pairs) >= t.limit {
+		if len(t.series) >= t.limit {
 			t.evict()
 		}
 		c = &counts{}
-		t.pairs[p] = c
+		t.series[k] = c
 	}
 	t.seen++
 	c.seen = t.seen
@@ -140,26 +212,20 @@ func (t *Textfile) add(r report.Report) {
 	c.lastVerdict = v
 	c.lastRegions = nonNegative(r.RegionCount)
 	c.lastBytes = nonNegative(r.BytesVerified)
-	c.lastEnd = unixSeconds(time.Now())
-	if !r.Start.IsZero() {
-		c.lastEnd = unixSeconds(r.Start)
-		if r.Seconds > 0 && !math.IsInf(r.Seconds, 1) { // not NaN either
-			c.lastEnd = math.Round((c.lastEnd+r.Seconds)*1e3) / 1e3
-		}
-	}
+	c.lastEnd = endOf(r)
 }
 
-// evict drops the pair seen least recently. A linear scan: it runs only
-// when a new pair arrives at a full table, and MaxPeers is small.
+// evict drops the series run least recently. A linear scan: it runs only
+// when a new series arrives at a full table, and MaxPeers is small.
 func (t *Textfile) evict() {
-	var oldest pair
+	var oldest series
 	first := true
-	for p, c := range t.pairs {
-		if first || c.seen < t.pairs[oldest].seen {
-			oldest, first = p, false
+	for k, c := range t.series {
+		if first || c.seen < t.series[oldest].seen {
+			oldest, first = k, false
 		}
 	}
-	delete(t.pairs, oldest)
+	delete(t.series, oldest)
 }
 
 // peerOf names the other end of r's run: the receiver for a sender, the
@@ -170,6 +236,24 @@ func peerOf(r report.Report) string {
 		return receiver
 	}
 	return sender
+}
+
+// addrOf is the other end's address in r. A sender keeps the receiver's
+// address and port as it connected to them: the port is the receiver's
+// listener, a part of the path. Any other role keeps the IP alone, since
+// the other end's port is ephemeral and would make a new series of every
+// run.
+func addrOf(r report.Report) string {
+	if r.Role == "send" {
+		return r.PeerAddr
+	}
+	if host, _, err := net.SplitHostPort(r.PeerAddr); err == nil {
+		return host
+	}
+	if ip, err := netip.ParseAddr(r.PeerAddr); err == nil {
+		return ip.String()
+	}
+	return ""
 }
 
 // label makes s a label value: "unknown" when empty, valid UTF-8 (the
@@ -195,9 +279,33 @@ func nonNegative(n int64) uint64 {
 	return uint64(max(n, 0))
 }
 
+// endOf is when r's run ended, in seconds since the epoch: its start plus
+// its seconds, or now when the report gives no start (or an absurd one).
+func endOf(r report.Report) float64 {
+	if !r.Start.IsZero() {
+		end := unixSeconds(r.Start)
+		if r.Seconds > 0 && !math.IsInf(r.Seconds, 1) { // not NaN either
+			end += r.Seconds
+		}
+		if ts, ok := timestamp(end); ok {
+			return ts
+		}
+	}
+	return unixSeconds(time.Now())
+}
+
 // unixSeconds is t in seconds since the epoch, to the millisecond: a
 // finer time only makes the file longer.
 func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1e3 }
+
+// timestamp rounds x, in seconds, to the millisecond; ok is false for a
+// time that is not finite or not within maxTimestamp of the epoch.
+func timestamp(x float64) (ts float64, ok bool) {
+	if !(math.Abs(x) < maxTimestamp) { // NaN too
+		return 0, false
+	}
+	return math.Round(x*1e3) / 1e3, true
+}
 
 // write puts snapshot gen in the file unless a newer one is there.
 func (t *Textfile) write(snap []byte, gen uint64) error {
@@ -217,40 +325,73 @@ func (t *Textfile) write(snap []byte, gen uint64) error {
 	return nil
 }
 
-// A family is one metric of the file. Its value function gives a pair's
-// value, for the verdict v when byVerdict is set (then the family has
-// one series per verdict).
+// A family is one metric of the file. Its value function gives a
+// series' value, for the verdict v when byVerdict is set (then the
+// family has one series per verdict); set reads such a value back, and
+// says whether it was one.
 type family struct {
 	name, typ, help string
 	byVerdict       bool
 	value           func(c *counts, v int) string
+	set             func(c *restored, v int, s string) bool
 }
 
-func count(n uint64) string { return strconv.FormatUint(n, 10) }
+// countFamily is a family whose value is the count field points to.
+func countFamily(name, typ, help string, byVerdict bool, field func(c *counts, v int) *uint64) family {
+	return family{name, typ, help, byVerdict,
+		func(c *counts, v int) string { return strconv.FormatUint(*field(c, v), 10) },
+		func(c *restored, v int, s string) bool {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return false
+			}
+			*field(&c.counts, v) = n
+			return true
+		}}
+}
 
 // families lists the file's metrics in the order they are written.
 var families = []family{
-	{"zerocheck_runs_total", "counter", "Runs finished, by verdict.", true,
-		func(c *counts, v int) string { return count(c.runs[v]) }},
-	{"zerocheck_bytes_verified_total", "counter", "Bytes verified against the pattern.", false,
-		func(c *counts, _ int) string { return count(c.bytesVerified) }},
-	{"zerocheck_corrupt_bytes_total", "counter", "Bytes that arrived corrupt.", false,
-		func(c *counts, _ int) string { return count(c.corruptBytes) }},
-	{"zerocheck_corrupt_regions_total", "counter", "Regions of corrupt bytes found.", false,
-		func(c *counts, _ int) string { return count(c.corruptRegions) }},
+	countFamily("zerocheck_runs_total", "counter", "Runs finished, by verdict.", true,
+		func(c *counts, v int) *uint64 { return &c.runs[v] }),
+	countFamily("zerocheck_bytes_verified_total", "counter", "Bytes verified against the pattern.", false,
+		func(c *counts, _ int) *uint64 { return &c.bytesVerified }),
+	countFamily("zerocheck_corrupt_bytes_total", "counter", "Bytes that arrived corrupt.", false,
+		func(c *counts, _ int) *uint64 { return &c.corruptBytes }),
+	countFamily("zerocheck_corrupt_regions_total", "counter", "Regions of corrupt bytes found.", false,
+		func(c *counts, _ int) *uint64 { return &c.corruptRegions }),
 	{"zerocheck_last_run_timestamp_seconds", "gauge", "When the last run recorded ended, in seconds since the epoch.", false,
-		func(c *counts, _ int) string { return strconv.FormatFloat(c.lastEnd, 'f', -1, 64) }},
+		func(c *counts, _ int) string { return strconv.FormatFloat(c.lastEnd, 'f', -1, 64) },
+		func(c *restored, _ int, s string) bool {
+			x, err := strconv.ParseFloat(s, 64)
+			ts, ok := timestamp(x)
+			if err != nil || !ok {
+				return false
+			}
+			c.lastEnd, c.hasEnd = ts, true
+			return true
+		}},
 	{"zerocheck_last_run_verdict", "gauge", "Verdict of the last run recorded: 1 for its verdict, 0 for the others.", true,
 		func(c *counts, v int) string {
 			if v == c.lastVerdict {
 				return "1"
 			}
 			return "0"
+		},
+		func(c *restored, v int, s string) bool {
+			switch s {
+			case "1":
+				c.ones |= 1 << v
+			case "0":
+			default:
+				return false
+			}
+			return true
 		}},
-	{"zerocheck_last_run_corrupt_regions", "gauge", "Regions of corrupt bytes in the last run recorded.", false,
-		func(c *counts, _ int) string { return count(c.lastRegions) }},
-	{"zerocheck_last_run_bytes_verified", "gauge", "Bytes verified in the last run recorded.", false,
-		func(c *counts, _ int) string { return count(c.lastBytes) }},
+	countFamily("zerocheck_last_run_corrupt_regions", "gauge", "Regions of corrupt bytes in the last run recorded.", false,
+		func(c *counts, _ int) *uint64 { return &c.lastRegions }),
+	countFamily("zerocheck_last_run_bytes_verified", "gauge", "Bytes verified in the last run recorded.", false,
+		func(c *counts, _ int) *uint64 { return &c.lastBytes }),
 }
 
 var escaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
@@ -258,17 +399,25 @@ var escaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 // render returns the file's content and its generation number. t.mu must
 // be held.
 func (t *Textfile) render() ([]byte, uint64) {
-	keys := make([]pair, 0, len(t.pairs))
-	for p := range t.pairs {
-		keys = append(keys, p)
+	t.gen++
+	return render(t.series), t.gen
+}
+
+// render writes the file of the series s: each family's HELP and TYPE,
+// then its samples, series in order.
+func render(s map[series]*counts) []byte {
+	keys := make([]series, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, cmpPair)
+	slices.SortFunc(keys, cmpSeries)
 	var b bytes.Buffer
 	for _, f := range families {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.typ)
-		for _, p := range keys {
-			c := t.pairs[p]
-			labels := `role="` + escaper.Replace(p.role) + `",peer="` + escaper.Replace(p.peer) + `"`
+		for _, k := range keys {
+			c := s[k]
+			labels := `role="` + escaper.Replace(k.role) + `",peer="` + escaper.Replace(k.peer) +
+				`",addr="` + escaper.Replace(k.addr) + `"`
 			if !f.byVerdict {
 				fmt.Fprintf(&b, "%s{%s} %s\n", f.name, labels, f.value(c, 0))
 				continue
@@ -278,13 +427,9 @@ func (t *Textfile) render() ([]byte, uint64) {
 			}
 		}
 	}
-	t.gen++
-	return b.Bytes(), t.gen
+	return b.Bytes()
 }
 
-func cmpPair(a, b pair) int {
-	if c := strings.Compare(a.role, b.role); c != 0 {
-		return c
-	}
-	return strings.Compare(a.peer, b.peer)
+func cmpSeries(a, b series) int {
+	return cmp.Or(strings.Compare(a.role, b.role), strings.Compare(a.peer, b.peer), strings.Compare(a.addr, b.addr))
 }

@@ -37,6 +37,12 @@ func run(role, local, peer string, v report.Verdict, verified, corrupt, regions 
 	return r
 }
 
+// via sets r's PeerAddr, the other end's socket address.
+func via(r report.Report, addr string) report.Report {
+	r.PeerAddr = addr
+	return r
+}
+
 func read(t *testing.T, path string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -95,7 +101,7 @@ func parse(t *testing.T, raw []byte) map[string]*dto.MetricFamily {
 		if name != current {
 			t.Fatalf("line %d: sample of %s under HELP and TYPE of %q", i+1, name, current)
 		}
-		key, _, _ := strings.Cut(line, " ")
+		key := line[:max(strings.LastIndexByte(line, ' '), 0)] // a label value may hold a space, the value not
 		if series[key] {
 			t.Errorf("line %d: series %s twice", i+1, key)
 		}
@@ -123,9 +129,9 @@ func value(mf *dto.MetricFamily, m *dto.Metric) float64 {
 	return m.GetGauge().GetValue()
 }
 
-// want is what the file should say about one (role, peer).
+// want is what the file should say about one (role, peer, addr).
 type want struct {
-	role, peer                 string
+	role, peer, addr           string
 	runs                       [3]float64 // clean, corrupt, incomplete
 	verified, corrupt, regions float64
 	lastEnd                    float64
@@ -136,7 +142,7 @@ type want struct {
 // series expands w into the value of each of its series, keyed by
 // family name and labels.
 func (w want) series() map[string]float64 {
-	id := fmt.Sprintf("role=%s,peer=%s", w.role, w.peer)
+	id := fmt.Sprintf("role=%s,peer=%s,addr=%s", w.role, w.peer, w.addr)
 	out := map[string]float64{
 		"zerocheck_bytes_verified_total{" + id + "}":       w.verified,
 		"zerocheck_corrupt_bytes_total{" + id + "}":        w.corrupt,
@@ -169,7 +175,7 @@ func checkValues(t *testing.T, fams map[string]*dto.MetricFamily, ws ...want) {
 	for name, mf := range fams {
 		for _, m := range mf.GetMetric() {
 			l := labels(m)
-			key := fmt.Sprintf("%s{role=%s,peer=%s", name, l["role"], l["peer"])
+			key := fmt.Sprintf("%s{role=%s,peer=%s,addr=%s", name, l["role"], l["peer"], l["addr"])
 			if v, ok := l["verdict"]; ok {
 				key += ",verdict=" + v
 			}
@@ -190,20 +196,27 @@ func checkValues(t *testing.T, fams map[string]*dto.MetricFamily, ws ...want) {
 	}
 }
 
+// sequence is a sequence of runs of every role: a receiver's runs from
+// one sender, each from another port, a sender's, verify's and
+// loopback's.
+func sequence() []report.Report {
+	return []report.Report{
+		via(run("recv", "hostB", "hostA", report.Clean, 1000, 0, 0, t0, 10), "10.0.0.1:40001"),
+		via(run("recv", "hostB", "hostA", report.Corrupt, 2000, 48, 3, t0.Add(time.Minute), 10.5), "10.0.0.1:40002"),
+		via(run("send", "hostB", "hostC", report.Incomplete, 500, 0, 0, t0.Add(2*time.Minute), 1.25), "10.0.0.3:7777"),
+		run("verify", "hostB", "", report.Clean, 4096, 0, 0, t0.Add(3*time.Minute), 0.001),
+		via(run("loopback", "hostB", "", report.Corrupt, 8192, 16, 1, t0.Add(4*time.Minute), 2), "127.0.0.1:45000"),
+		via(run("recv", "hostB", "hostA", report.Clean, 100, 0, 0, t0.Add(5*time.Minute), 0.5), "10.0.0.1:40003"),
+	}
+}
+
 // TestSequence records a sequence of runs of every role and checks the
 // file against a golden copy and, through the reference parser, every
 // series' value.
 func TestSequence(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "zerocheck.prom")
 	tf := New(path)
-	runs := []report.Report{
-		run("recv", "hostB", "hostA", report.Clean, 1000, 0, 0, t0, 10),
-		run("recv", "hostB", "hostA", report.Corrupt, 2000, 48, 3, t0.Add(time.Minute), 10.5),
-		run("send", "hostB", "hostC", report.Incomplete, 500, 0, 0, t0.Add(2*time.Minute), 1.25),
-		run("verify", "hostB", "", report.Clean, 4096, 0, 0, t0.Add(3*time.Minute), 0.001),
-		run("loopback", "hostB", "", report.Corrupt, 8192, 16, 1, t0.Add(4*time.Minute), 2),
-		run("recv", "hostB", "hostA", report.Clean, 100, 0, 0, t0.Add(5*time.Minute), 0.5),
-	}
+	runs := sequence()
 	for _, r := range runs {
 		if err := tf.Record(r); err != nil {
 			t.Fatal(err)
@@ -213,13 +226,13 @@ func TestSequence(t *testing.T) {
 	golden.Check(t, filepath.Join("testdata", "sequence.prom"), raw)
 	end := func(min, seconds float64) float64 { return float64(t0.Unix()) + min*60 + seconds }
 	checkValues(t, parse(t, raw),
-		want{role: "recv", peer: "hostA", runs: [3]float64{2, 1, 0}, verified: 3100, corrupt: 48, regions: 3,
+		want{role: "recv", peer: "hostA", addr: "10.0.0.1", runs: [3]float64{2, 1, 0}, verified: 3100, corrupt: 48, regions: 3,
 			lastEnd: end(5, 0.5), lastVerdict: "clean", lastRegions: 0, lastVerified: 100},
-		want{role: "send", peer: "hostC", runs: [3]float64{0, 0, 1}, verified: 500,
+		want{role: "send", peer: "hostC", addr: "10.0.0.3:7777", runs: [3]float64{0, 0, 1}, verified: 500,
 			lastEnd: end(2, 1.25), lastVerdict: "incomplete", lastVerified: 500},
-		want{role: "verify", peer: "unknown", runs: [3]float64{1, 0, 0}, verified: 4096,
+		want{role: "verify", peer: "unknown", addr: "unknown", runs: [3]float64{1, 0, 0}, verified: 4096,
 			lastEnd: end(3, 0.001), lastVerdict: "clean", lastVerified: 4096},
-		want{role: "loopback", peer: "hostB", runs: [3]float64{0, 1, 0}, verified: 8192, corrupt: 16, regions: 1,
+		want{role: "loopback", peer: "hostB", addr: "127.0.0.1", runs: [3]float64{0, 1, 0}, verified: 8192, corrupt: 16, regions: 1,
 			lastEnd: end(4, 2), lastVerdict: "corrupt", lastRegions: 1, lastVerified: 8192},
 	)
 	info, err := os.Stat(path)
@@ -247,13 +260,13 @@ func TestOddReports(t *testing.T) {
 	if end < before || end > after {
 		t.Errorf("last run at %v, not between %v and %v", end, before, after)
 	}
-	checkValues(t, fams, want{role: "unknown", peer: "unknown", runs: [3]float64{0, 0, 1},
+	checkValues(t, fams, want{role: "unknown", peer: "unknown", addr: "unknown", runs: [3]float64{0, 0, 1},
 		lastEnd: end, lastVerdict: "incomplete"})
 }
 
-// TestLabelEscaping records runs from peers with hostile names and checks
-// that the reference parser reads back the name (made valid UTF-8 and
-// capped).
+// TestLabelEscaping records runs from peers with hostile names and
+// addresses and checks that the reference parser reads back each (made
+// valid UTF-8 and capped).
 func TestLabelEscaping(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -273,17 +286,17 @@ func TestLabelEscaping(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "zerocheck.prom")
 			tf := New(path)
-			if err := tf.Record(run("recv", "hostB", c.peer, report.Clean, 1, 0, 0, t0, 1)); err != nil {
+			if err := tf.Record(via(run("send", "hostB", c.peer, report.Clean, 1, 0, 0, t0, 1), c.peer)); err != nil {
 				t.Fatal(err)
 			}
 			raw := read(t, path)
-			if !bytes.Contains(raw, []byte(`peer="`+c.escaped+`"`)) {
-				t.Errorf("no peer=%q in\n%s", c.escaped, raw)
+			if !bytes.Contains(raw, []byte(`peer="`+c.escaped+`",addr="`+c.escaped+`"`)) {
+				t.Errorf("no peer and addr %q in\n%s", c.escaped, raw)
 			}
 			for name, mf := range parse(t, raw) {
 				for _, m := range mf.GetMetric() {
-					if got := labels(m)["peer"]; got != c.parsed {
-						t.Errorf("%s: peer %q, want %q", name, got, c.parsed)
+					if l := labels(m); l["peer"] != c.parsed || l["addr"] != c.parsed {
+						t.Errorf("%s: peer %q, addr %q, want %q", name, l["peer"], l["addr"], c.parsed)
 					}
 				}
 			}
@@ -291,86 +304,95 @@ func TestLabelEscaping(t *testing.T) {
 	}
 }
 
-// peers lists the (role, peer) pairs in the file, as "role/peer".
+// peers lists the series in the file, as "role/peer/addr".
 func peers(fams map[string]*dto.MetricFamily) []string {
 	var out []string
 	for _, m := range fams["zerocheck_bytes_verified_total"].GetMetric() {
 		l := labels(m)
-		out = append(out, l["role"]+"/"+l["peer"])
+		out = append(out, l["role"]+"/"+l["peer"]+"/"+l["addr"])
 	}
 	slices.Sort(out)
 	return out
 }
 
-// TestEviction checks that a full table drops the pair seen least
-// recently, and that a pair back after eviction starts from zero.
+// TestEviction checks that a full table drops the series run least
+// recently, and that a series back after eviction starts from zero.
 func TestEviction(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "zerocheck.prom")
-	tf := New(path)
-	tf.limit = 3
+	tf, err := open(path, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	steps := []struct {
-		role, peer string
-		want       []string
+		role, peer, addr string
+		want             []string
 	}{
-		{"recv", "a", []string{"recv/a"}},
-		{"recv", "b", []string{"recv/a", "recv/b"}},
-		{"send", "a", []string{"recv/a", "recv/b", "send/a"}}, // role and peer make a pair
-		{"recv", "a", []string{"recv/a", "recv/b", "send/a"}}, // recv/a is fresh again
-		{"recv", "c", []string{"recv/a", "recv/c", "send/a"}}, // recv/b was the oldest
-		{"recv", "b", []string{"recv/a", "recv/b", "recv/c"}}, // then send/a
+		{"recv", "a", "10.0.0.1:40000", []string{"recv/a/10.0.0.1"}},
+		{"recv", "b", "10.0.0.2:40000", []string{"recv/a/10.0.0.1", "recv/b/10.0.0.2"}},
+		{"send", "a", "10.0.0.1:7777", []string{"recv/a/10.0.0.1", "recv/b/10.0.0.2", "send/a/10.0.0.1:7777"}},  // the role makes a series
+		{"recv", "a", "10.0.0.1:40001", []string{"recv/a/10.0.0.1", "recv/b/10.0.0.2", "send/a/10.0.0.1:7777"}}, // recv/a is fresh again
+		{"recv", "a", "10.0.0.9:40000", []string{"recv/a/10.0.0.1", "recv/a/10.0.0.9", "send/a/10.0.0.1:7777"}}, // the address too; recv/b was the oldest
+		{"recv", "b", "10.0.0.2:40000", []string{"recv/a/10.0.0.1", "recv/a/10.0.0.9", "recv/b/10.0.0.2"}},      // then send/a
 	}
 	for i, s := range steps {
-		r := run(s.role, "hostB", s.peer, report.Clean, 10, 0, 0, t0, 1)
+		r := via(run(s.role, "hostB", s.peer, report.Clean, 10, 0, 0, t0, 1), s.addr)
 		if err := tf.Record(r); err != nil {
 			t.Fatal(err)
 		}
 		fams := parse(t, read(t, path))
 		if got := peers(fams); !slices.Equal(got, s.want) {
-			t.Fatalf("step %d: pairs %q, want %q", i+1, got, s.want)
+			t.Fatalf("step %d: series %q, want %q", i+1, got, s.want)
 		}
 	}
-	// recv/a has three runs; recv/b came back with one.
+	// recv/a from 10.0.0.1 has two runs; recv/b came back with one.
 	fams := parse(t, read(t, path))
 	for _, m := range fams["zerocheck_bytes_verified_total"].GetMetric() {
 		l := labels(m)
-		want := map[string]float64{"a": 20, "b": 10, "c": 10}[l["peer"]]
+		want := map[string]float64{"10.0.0.1": 20, "10.0.0.9": 10, "10.0.0.2": 10}[l["addr"]]
 		if got := m.GetCounter().GetValue(); got != want {
-			t.Errorf("%s/%s: %v bytes, want %v", l["role"], l["peer"], got, want)
+			t.Errorf("%s/%s/%s: %v bytes, want %v", l["role"], l["peer"], l["addr"], got, want)
 		}
 	}
 }
 
-// TestConcurrentRecord records from many goroutines, as a receiver does:
-// no run may be lost, and the file left must be the final count.
+// TestConcurrentRecord records from many goroutines, as a receiver does,
+// then again in a restarted receiver: no run may be lost, and the file
+// left must be the final count.
 func TestConcurrentRecord(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "zerocheck.prom")
-	tf := New(path)
 	const goroutines, each = 8, 25
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Go(func() {
-			for i := range each {
-				peer := fmt.Sprintf("host%d", (g+i)%4)
-				if err := tf.Record(run("recv", "hostB", peer, report.Clean, 3, 0, 0, t0, 1)); err != nil {
-					t.Error(err)
+	for life := 1; life <= 2; life++ {
+		tf, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				for i := range each {
+					n := (g + i) % 4
+					r := via(run("recv", "hostB", fmt.Sprintf("host%d", n), report.Clean, 3, 0, 0, t0, 1), fmt.Sprintf("10.0.0.%d:%d", n, 40000+i))
+					if err := tf.Record(r); err != nil {
+						t.Error(err)
+					}
 				}
-			}
-		})
-	}
-	wg.Wait()
-	fams := parse(t, read(t, path))
-	var runs, verified float64
-	for _, m := range fams["zerocheck_runs_total"].GetMetric() {
-		runs += m.GetCounter().GetValue()
-	}
-	for _, m := range fams["zerocheck_bytes_verified_total"].GetMetric() {
-		verified += m.GetCounter().GetValue()
-	}
-	if runs != goroutines*each || verified != 3*goroutines*each {
-		t.Errorf("file counts %v runs, %v bytes; want %d, %d", runs, verified, goroutines*each, 3*goroutines*each)
-	}
-	if got := len(peers(fams)); got != 4 {
-		t.Errorf("%d peers, want 4", got)
+			})
+		}
+		wg.Wait()
+		fams := parse(t, read(t, path))
+		var runs, verified float64
+		for _, m := range fams["zerocheck_runs_total"].GetMetric() {
+			runs += m.GetCounter().GetValue()
+		}
+		for _, m := range fams["zerocheck_bytes_verified_total"].GetMetric() {
+			verified += m.GetCounter().GetValue()
+		}
+		if n := life * goroutines * each; runs != float64(n) || verified != float64(3*n) {
+			t.Errorf("life %d: file counts %v runs, %v bytes; want %d, %d", life, runs, verified, n, 3*n)
+		}
+		if got := len(peers(fams)); got != 4 {
+			t.Errorf("life %d: %d series, want 4", life, got)
+		}
 	}
 }
 
@@ -393,7 +415,7 @@ func TestWriteError(t *testing.T) {
 	if err := tf.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	checkValues(t, parse(t, read(t, path)), want{role: "recv", peer: "hostA", runs: [3]float64{0, 2, 0},
+	checkValues(t, parse(t, read(t, path)), want{role: "recv", peer: "hostA", addr: "unknown", runs: [3]float64{0, 2, 0},
 		verified: 200, corrupt: 2, regions: 2, lastEnd: float64(t0.Unix()) + 1, lastVerdict: "corrupt",
 		lastRegions: 1, lastVerified: 100})
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
