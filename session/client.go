@@ -263,6 +263,7 @@ func (c *Client) complete(m report.Report, id string, conn net.Conn, host *hosti
 	m.Pattern = c.opt.Pattern.String()
 	m.Seed = c.opt.Seed
 	m.BytesExpected = c.opt.Bytes
+	m.PeerAddr = c.opt.Addr // the address dialled, even when no connection was made
 	if conn != nil {
 		m.LocalAddr = conn.LocalAddr().String()
 		m.PeerAddr = conn.RemoteAddr().String()

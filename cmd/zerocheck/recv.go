@@ -114,7 +114,7 @@ With --raw there is no protocol: any plain stream is verified against
 			// A sink's directory is the host's state, not the command
 			// line's: missing or read-only is a runtime failure (exit
 			// 3, which a supervisor retries), not a usage error.
-			if err := sk.open(); err != nil {
+			if err := sk.open(cmd.ErrOrStderr()); err != nil {
 				return runtimeError{err}
 			}
 			return runRecv(cmd, o)

@@ -104,7 +104,7 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 			// A sink's directory is the host's state, not the command
 			// line's: missing or read-only is a runtime failure (exit
 			// 3, which a supervisor retries), not a usage error.
-			if err := sk.open(); err != nil {
+			if err := sk.open(cmd.ErrOrStderr()); err != nil {
 				return runtimeError{err}
 			}
 			return runSend(cmd, o)

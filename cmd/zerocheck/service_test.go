@@ -389,6 +389,15 @@ func TestSinkFailureAtStart(t *testing.T) {
 			t.Errorf("%v: exit %d, want 3 without usage:\n%s", args, code, stderr)
 		}
 	}
+	// Another program's file where the metrics should go is not replaced.
+	foreign := filepath.Join(t.TempDir(), "other.prom")
+	os.WriteFile(foreign, []byte("# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n"), 0o644)
+	if code, _, stderr := inproc(t, nil, "recv", "--listen", "127.0.0.1:0", "--prom-textfile", foreign); code != 3 || !strings.Contains(stderr, "refusing to replace it") {
+		t.Errorf("foreign textfile: exit %d:\n%s", code, stderr)
+	}
+	if b, _ := os.ReadFile(foreign); !strings.Contains(string(b), "node_load1 0.5") {
+		t.Errorf("foreign textfile changed:\n%s", b)
+	}
 	// Bad values are still usage errors, caught as the flags are parsed.
 	for _, args := range [][]string{
 		{"recv", "--allow", "10.0.0.1/8"},

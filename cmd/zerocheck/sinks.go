@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,8 +34,9 @@ func (s *sinks) add(cmd *cobra.Command) {
 }
 
 // open checks the sinks before the first run: a typo in a path should
-// fail at start, not after a night of runs.
-func (s *sinks) open() error {
+// fail at start, not after a night of runs. What it had to leave out of
+// an earlier metrics file goes to warn.
+func (s *sinks) open(warn io.Writer) error {
 	if s.dir != "" {
 		if err := os.MkdirAll(s.dir, 0o755); err != nil {
 			return fmt.Errorf("--report-dir: %w", err)
@@ -50,7 +53,15 @@ func (s *sinks) open() error {
 			return fmt.Errorf("--prom-textfile: %w", err)
 		}
 		atomicfile.CleanTemps(dir, time.Hour)
-		s.prom = metrics.New(s.promPath)
+		var err error
+		s.prom, err = metrics.Open(s.promPath)
+		switch {
+		case errors.Is(err, metrics.ErrForeign):
+			// Another program's file: the first run would replace it.
+			return fmt.Errorf("--prom-textfile %s: %w; refusing to replace it", s.promPath, err)
+		case err != nil:
+			fmt.Fprintf(warn, "zerocheck: warning: --prom-textfile: %v\n", err)
+		}
 	}
 	return nil
 }
