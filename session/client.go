@@ -200,6 +200,11 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		for i, h := range hellos {
 			parts[i] = streamReport(h, string(h.Direction), err)
 		}
+		if host == nil && o.Host != nil {
+			// No connection came up: this host's facts still name it
+			// in the report of a peer it could not reach.
+			host = o.Host(nil)
+		}
 		m := c.complete(report.Merge(parts), id, nil, host, nil)
 		m.Error = err.Error()
 		return m, false

@@ -254,6 +254,16 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 	}
 	err = s.Serve(ctx, ln)
 	stop()
+	why := "a signal"
+	switch cause := context.Cause(ctx); {
+	case err != nil:
+		why = err.Error()
+	case cmd.Context().Err() == nil && cause != nil:
+		why = cause.Error()
+	case cmd.Context().Err() == nil:
+		why = "its one run was served (--once)"
+	}
+	log.Info("stopped", "by", why)
 	if hs != nil {
 		hs.Close()
 	}
