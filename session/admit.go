@@ -93,9 +93,13 @@ func sourceOf(ip netip.Addr) netip.Prefix {
 }
 
 // unproven is a connection admitted and not yet through its handshake.
+// Evicting it cancels its handshake (stop, once its goroutine has one):
+// a deadline alone would be replaced by the handshake's next read.
 type unproven struct {
 	at      time.Time
+	self    bool
 	evicted bool
+	stop    context.CancelFunc
 }
 
 // errEvicted is the refusal of a connection pushed out, before it had
@@ -121,22 +125,27 @@ func (s *Server) admit(c net.Conn) (release func(), err error) {
 		return nil, fmt.Errorf("too many connections from %s: %d open (--max-conns-per-source)", src, s.perSource[src])
 	}
 	if s.conns >= s.opt.MaxConns {
+		// This host's own connections (the health check) are never
+		// the ones to go.
 		var oldest net.Conn
 		for hc, h := range s.handshakes {
-			if !h.evicted && (oldest == nil || h.at.Before(s.handshakes[oldest].at)) {
+			if !h.evicted && !h.self && (oldest == nil || h.at.Before(s.handshakes[oldest].at)) {
 				oldest = hc
 			}
 		}
 		if oldest == nil {
 			return nil, fmt.Errorf("busy: %d connections open (--max-conns)", s.conns)
 		}
-		s.handshakes[oldest].evicted = true
-		oldest.SetDeadline(time.Now())
+		h := s.handshakes[oldest]
+		h.evicted = true
+		if h.stop != nil {
+			h.stop()
+		}
 	}
 	s.conns++
 	s.perSource[src]++
 	if !s.opt.Raw {
-		s.handshakes[c] = &unproven{at: time.Now()}
+		s.handshakes[c] = &unproven{at: time.Now(), self: self}
 	}
 	return func() {
 		s.mu.Lock()
@@ -147,6 +156,20 @@ func (s *Server) admit(c net.Conn) (release func(), err error) {
 		}
 		delete(s.handshakes, c)
 	}, nil
+}
+
+// handshaking gives c's handshake a context that eviction cancels.
+func (s *Server) handshaking(ctx context.Context, c net.Conn) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.handshakes[c]; h != nil {
+		h.stop = cancel
+		if h.evicted {
+			cancel()
+		}
+	}
+	return ctx, cancel
 }
 
 // shookHands marks c through its handshake, passed or failed: from here

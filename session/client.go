@@ -191,10 +191,16 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		return err
 	})
 	if err != nil {
+		reason := "the sender could not open all its streams: " + err.Error()
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted: %s (%w)", context.Cause(ctx), err)
-			// Some streams may have said hello: tell the receiver.
-			c.control(wire.Hello{RunID: id, Direction: wire.Abort, Reason: context.Cause(ctx).Error()}, abortWait)
+			reason = context.Cause(ctx).Error()
+		}
+		if shakes[0] != nil {
+			// Some streams said hello, and may be through their
+			// handshake: tell the receiver the run will not come, so
+			// that its report says why at once.
+			c.control(wire.Hello{RunID: id, Direction: wire.Abort, Reason: reason}, abortWait)
 		}
 		parts := make([]report.Report, len(hellos))
 		for i, h := range hellos {
@@ -268,14 +274,17 @@ func (c *Client) complete(m report.Report, id string, conn net.Conn, host *hosti
 	m.Pattern = c.opt.Pattern.String()
 	m.Seed = c.opt.Seed
 	m.BytesExpected = c.opt.Bytes
-	m.PeerAddr = c.opt.Addr // the address dialled, even when no connection was made
+	// The address dialled, even when no connection was made; resolved
+	// as a connection's would be, so that both name the same path.
+	m.PeerAddr = c.opt.Addr
+	if a, err := net.ResolveTCPAddr("tcp", c.opt.Addr); err == nil && conn == nil {
+		m.PeerAddr = a.String()
+	}
 	if conn != nil {
 		m.LocalAddr = conn.LocalAddr().String()
 		m.PeerAddr = conn.RemoteAddr().String()
 	}
-	if host != nil {
-		m.Hosts.Local = host.Finish()
-	}
+	m.Hosts.Local = finish(host, nil)
 	m.Hosts.Peer = peer
 	return m
 }

@@ -99,9 +99,10 @@ type Server struct {
 	ended, early recent
 
 	log *slog.Logger
-	// rawRuns counts raw runs under way, for MaxSessions.
-	rawRuns   int
-	onceEnded sync.Once
+	// rawSources counts raw streams under way by source: each source
+	// is a session, for MaxSessions.
+	rawSources map[netip.Addr]int
+	onceEnded  sync.Once
 	// conns and perSource count the connections admitted and open.
 	conns      int
 	perSource  map[netip.Prefix]int
@@ -213,7 +214,7 @@ func NewServer(opt ServerOptions) (*Server, error) {
 	}
 	return &Server{
 		opt: opt, runs: map[string]*run{}, once: make(chan struct{}), log: log,
-		perSource: map[netip.Prefix]int{}, handshakes: map[net.Conn]*unproven{}, checks: map[string]bool{}, serving: make(chan struct{}),
+		perSource: map[netip.Prefix]int{}, rawSources: map[netip.Addr]int{}, handshakes: map[net.Conn]*unproven{}, checks: map[string]bool{}, serving: make(chan struct{}),
 	}, nil
 }
 
@@ -335,7 +336,11 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.raw(ctx, c)
 		return
 	}
-	g, err := s.greet(ctx, c, time.Now().Add(s.opt.HandshakeTimeout))
+	gctx, cancel := s.handshaking(ctx, c)
+	stopG := context.AfterFunc(gctx, func() { c.SetDeadline(time.Now()) })
+	g, err := s.greet(gctx, c, time.Now().Add(s.opt.HandshakeTimeout))
+	stopG()
+	cancel()
 	if everr := s.shookHands(c); everr != nil {
 		err = everr
 	}
@@ -411,17 +416,21 @@ func (s *Server) join(ctx context.Context, h wire.Hello, c net.Conn) (*run, erro
 	if isNew {
 		// Outside the lock: facts read /proc, ethtool and netlink, which
 		// may take a while, and accept and control must not wait on it.
-		r.host = s.hostFacts(c.LocalAddr())
-		if r.host != nil {
-			r.facts = factsJSON(r.host.Facts())
-		}
-		close(r.ready)
+		func() {
+			defer close(r.ready)
+			r.host = s.hostFacts(c.LocalAddr())
+			if r.host != nil {
+				r.facts = factsJSON(r.host.Facts())
+			}
+		}()
 		if !r.check {
 			s.log.Info("session start", "run_id", h.RunID, "peer", c.RemoteAddr().String(), "streams", h.Streams,
 				"pattern", h.Pattern, "bytes", h.Bytes*int64(h.Streams), "duration", h.Duration.String(), "rate_bps", h.Rate,
 				"sender_version", truncate(h.Version))
 		}
 	}
+	// The first stream's facts are the run's; a collector that hangs
+	// holds the run (and a shutdown) as it would hold the first stream.
 	<-r.ready
 	return r, nil
 }
@@ -514,7 +523,7 @@ func (s *Server) overLimits(h wire.Hello, check bool) error {
 	if check {
 		return nil
 	}
-	n := s.rawRuns
+	n := len(s.rawSources)
 	for _, r := range s.runs {
 		if !r.check {
 			n++
@@ -580,11 +589,21 @@ type budgetWriter struct {
 	b budget
 }
 
+// Write counts what was written, not what was offered: a write cut short
+// by a stall is retried, and its unsent part must not count twice.
 func (c budgetWriter) Write(p []byte) (int, error) {
-	if err := c.b.take(len(p)); err != nil {
-		return 0, err
+	left := c.b.left.Load()
+	if left < int64(len(p)) {
+		n, err := c.Conn.Write(p[:max(0, left)])
+		c.b.left.Add(-int64(n))
+		if err == nil {
+			err = c.b.take(1) // over: says so
+		}
+		return n, err
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	c.b.left.Add(-int64(n))
+	return n, err
 }
 
 // reading and writing return c under the run's byte budget, if it has
@@ -655,6 +674,14 @@ func (s *Server) waitOver(r *run) {
 	s.mu.Unlock()
 	if end {
 		defer s.reports.Done()
+		defer func() {
+			// The timer's goroutine has no one above it to recover: a
+			// bug in reporting costs this run's report, loudly.
+			if v := recover(); v != nil {
+				s.log.Error("internal error reporting a run", "run_id", r.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.endOnce()
+			}
+		}()
 		s.report(r)
 	}
 }
@@ -704,9 +731,7 @@ func (s *Server) report(r *run) {
 	m.Version = s.opt.Version
 	m.LocalAddr = r.local.String()
 	m.PeerAddr = r.remote.String()
-	if r.host != nil {
-		m.Hosts.Local = r.host.Finish()
-	}
+	m.Hosts.Local = finish(r.host, s.log)
 	m.Hosts.Peer = r.peer
 	if abort != "" {
 		m.Error = joinText(abort, m.Error)
@@ -884,15 +909,12 @@ func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, g
 
 // raw serves a plain stream: the connection is the run.
 func (s *Server) raw(ctx context.Context, c net.Conn) {
-	if err := s.rawSession(); err != nil {
+	done, err := s.rawSession(addrOf(c.RemoteAddr()))
+	if err != nil {
 		s.logRefusal(c.RemoteAddr(), err)
 		return
 	}
-	defer func() {
-		s.mu.Lock()
-		s.rawRuns--
-		s.mu.Unlock()
-	}()
+	defer done()
 	// A raw run's limits are a protocol run's: its time and its bytes.
 	ctx, cancel := context.WithTimeoutCause(ctx, s.opt.MaxDuration,
 		fmt.Errorf("the run went on for longer than this receiver allows (--max-duration %v)", s.opt.MaxDuration))
@@ -944,26 +966,34 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	rep.Version = s.opt.Version
 	rep.LocalAddr = c.LocalAddr().String()
 	rep.PeerAddr = c.RemoteAddr().String()
-	if host != nil {
-		rep.Hosts.Local = host.Finish()
-	}
+	rep.Hosts.Local = finish(host, s.log)
 	s.logEnd(rep, time.Since(start))
 	s.deliver(rep)
 }
 
-// rawSession admits a raw run under the session limit and --once.
-func (s *Server) rawSession() error {
+// rawSession admits a raw run under the session limit and --once. The
+// raw streams of one source count as one session, as a protocol run's
+// streams do: "send --raw --streams 16" is one sender.
+func (s *Server) rawSession(src netip.Addr) (done func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.opt.Once && s.onceRun {
-		return errors.New("busy: this receiver serves one run (--once)")
+		return nil, errors.New("busy: this receiver serves one run (--once)")
 	}
-	if err := s.overLimits(wire.Hello{}, false); err != nil {
-		return err
+	if s.rawSources[src] == 0 {
+		if err := s.overLimits(wire.Hello{}, false); err != nil {
+			return nil, err
+		}
 	}
 	s.onceRun = true
-	s.rawRuns++
-	return nil
+	s.rawSources[src]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.rawSources[src]--; s.rawSources[src] == 0 {
+			delete(s.rawSources, src)
+		}
+	}, nil
 }
 
 // errProtocolPeer is a raw receiver's answer to a sender that speaks the

@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -169,6 +171,25 @@ func controlCorruption(err error) string {
 	return ""
 }
 
+// finish returns a run's host facts at its end, with the counters'
+// change; nil when there are none. Facts are help, not a reason to fail
+// a run: a bug in reading them (/proc, /sys, netlink) costs the report
+// its facts, logged when log is set.
+func finish(host *hostinfo.Run, log *slog.Logger) (f *hostinfo.Facts) {
+	if host == nil {
+		return nil
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			f = nil
+			if log != nil {
+				log.Error("internal error collecting host facts", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+		}
+	}()
+	return host.Finish()
+}
+
 // factsJSON encodes facts for a handshake; nil stays empty.
 func factsJSON(f *hostinfo.Facts) json.RawMessage {
 	if f == nil {
@@ -284,9 +305,7 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 	rep.BytesExpected = h.Bytes
 	rep.Version = version
 	rep.RunID = h.RunID
-	if host != nil {
-		rep.Hosts.Local = host.Finish()
-	}
+	rep.Hosts.Local = finish(host, nil)
 	wait := idle
 	if ctx.Err() != nil {
 		wait = abortWait // stopping: the peer gets what we have, or nothing

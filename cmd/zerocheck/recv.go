@@ -206,9 +206,11 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 	o.server.Logger = log
 	var mu sync.Mutex
 	var last error
+	reported := false
 	o.server.Report = func(r report.Report) {
 		mu.Lock()
 		defer mu.Unlock()
+		reported = true
 		for _, err := range o.sinks.write(r) {
 			log.Error("run not recorded", "run_id", r.RunID, "error", err.Error())
 		}
@@ -274,10 +276,16 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		return runtimeError{cause}
 	}
 	if o.server.Once {
-		if cmd.Context().Err() != nil && last == nil {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case reported:
+			return last
+		case cmd.Context().Err() != nil:
 			return verdictError{verdict: report.Incomplete, reason: "interrupted before a run was served"}
 		}
-		return last
+		// Served, but lost to an internal error (logged): not clean.
+		return verdictError{verdict: report.Incomplete, reason: "the run ended without a report (see the log)"}
 	}
 	return nil
 }
