@@ -184,8 +184,8 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 			// and this ends without anyone to take its answer.
 			shakes[i] = make(chan shake, 1)
 			go func() {
-				reply, err := c.handshake(conn, frames[i], c.opt.HandshakeTimeout)
-				shakes[i] <- shake{reply, err}
+				reply, sl, err := c.handshake(conn, frames[i], c.opt.HandshakeTimeout)
+				shakes[i] <- shake{reply, sl, err}
 			}()
 		}
 		return err
@@ -349,7 +349,7 @@ func (c *Client) control(h wire.Hello, wait time.Duration) error {
 		err = writeFrame(conn, b, wait)
 	}
 	if err == nil {
-		_, err = c.handshake(conn, b, wait)
+		_, _, err = c.handshake(conn, b, wait)
 	}
 	return err
 }
@@ -359,6 +359,7 @@ func (c *Client) control(h wire.Hello, wait time.Duration) error {
 // shake is a connection's handshake's outcome.
 type shake struct {
 	reply wire.Reply
+	seal  seal
 	err   error
 }
 
@@ -379,7 +380,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 	}
 	out := outcome{peer: decodeFacts(reply.Facts)}
 	if h.Direction == wire.Reverse {
-		out.rep = c.verify(ctx, conn, h, host, reply.ResultMax)
+		out.rep = c.verify(ctx, conn, h, host, reply.ResultMax, sh.seal)
 		return out
 	}
 
@@ -398,7 +399,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 		// The receiver may have stopped and said why in a result before
 		// it closed: take its findings if they are there.
 		closeWrite(conn)
-		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions(), 0)
+		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult)
 		out.rep.Error = joinText(fmt.Sprintf("sending after %d bytes: %v", n, err), out.rep.Error)
 		out.rep.SetVerdict()
 		return out
@@ -424,7 +425,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 	}
 	// An interrupt does not cut this read short: the receiver's findings
 	// are what the interrupted run's report is for.
-	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions(), 0)
+	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult)
 	if out.rep.Hosts.Local != nil {
 		// The receiver's facts as the stream ended: with counter deltas.
 		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
@@ -433,12 +434,12 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 }
 
 // verify verifies a reverse stream and answers with its report.
-func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *hostinfo.Run, resultMax int) report.Report {
+func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *hostinfo.Run, resultMax int, sl seal) report.Report {
 	vo := c.opt.Verify
 	vo.Pattern, vo.Seed = c.opt.Pattern, c.opt.Seed
 	// A result that cannot be sent leaves the receiver's report of this
 	// stream incomplete; this end's report has it all.
-	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil, resultMax)
+	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil, resultMax, sl, wire.DialerResult)
 	rep.Hosts.Local = nil
 	return rep
 }

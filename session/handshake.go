@@ -95,10 +95,49 @@ func readFrameBy(stop context.Context, c net.Conn, want wire.Type, deadline time
 	return frameOf(c, want, timeout, 0)
 }
 
+// seal signs and checks a stream's result when a token is in use: the
+// verifying end's MAC (role) over the connection's challenge nonce and
+// the result's payload, in an Auth frame right after the Result. The
+// zero seal (no token) does nothing.
+type seal struct {
+	token []byte
+	nonce string
+}
+
+// sign appends the seal of result (a Result frame) for role.
+func (s seal) sign(result []byte, role string) ([]byte, error) {
+	if s.token == nil {
+		return result, nil
+	}
+	a, err := wire.EncodeAuth(wire.Auth{MAC: wire.Sign(s.token, role, s.nonce, wire.Payload(result))})
+	return append(result, a...), err
+}
+
+// check reads the seal that follows a result's payload and checks it
+// for role.
+func (s seal) check(c net.Conn, payload []byte, role string, wait time.Duration) error {
+	if s.token == nil {
+		return nil
+	}
+	p, err := readFrame(c, wire.TypeAuth, wait, nil)
+	var a wire.Auth
+	if err == nil {
+		a, err = wire.DecodeAuth(p)
+	}
+	if err == nil && !wire.Verify(s.token, role, s.nonce, payload, a.MAC) {
+		err = errors.New("its seal does not match: the result was altered, or is not from the token's holder")
+	}
+	if err != nil {
+		return fmt.Errorf("the result could not be authenticated: %w", err)
+	}
+	return nil
+}
+
 // handshake runs the dialer's side of the handshake on conn, whose Hello
 // (frame hello) is sent: it answers the challenge and checks the
-// listener's reply and, with a token, its proof.
-func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.Reply, error) {
+// listener's reply and, with a token, its proof. It returns the seal of
+// the connection's results.
+func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.Reply, seal, error) {
 	deadline := time.Now().Add(d)
 	p, err := readFrameBy(nil, conn, wire.TypeChallenge, deadline, d)
 	var ch wire.Challenge
@@ -106,12 +145,13 @@ func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.R
 		ch, err = wire.DecodeChallenge(p)
 	}
 	if err != nil {
-		return wire.Reply{}, err
+		return wire.Reply{}, seal{}, err
 	}
+	sl := seal{token: c.opt.Token, nonce: ch.Nonce}
 	var a wire.Auth
 	if c.opt.Token != nil {
 		if ch.Auth != wire.AuthHMAC {
-			return wire.Reply{}, errors.New("the receiver checks no token (it runs without --token-file) but this sender has one: its verdict cannot be trusted")
+			return wire.Reply{}, seal{}, errors.New("the receiver checks no token (it runs without --token-file) but this sender has one: its verdict cannot be trusted")
 		}
 		a.MAC = wire.Sign(c.opt.Token, wire.Dialer, ch.Nonce, wire.Payload(hello))
 	}
@@ -127,10 +167,10 @@ func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.R
 		reply, err = wire.DecodeReply(p)
 	}
 	if err != nil {
-		return reply, err
+		return reply, sl, err
 	}
 	if c.opt.Token != nil && !wire.Verify(c.opt.Token, wire.Listener, ch.Nonce, wire.Payload(hello), reply.Proof) {
-		return reply, errors.New("the receiver could not prove it holds the token: it has another token, or something in between answers for it")
+		return reply, sl, errors.New("the receiver could not prove it holds the token: it has another token, or something in between answers for it")
 	}
-	return reply, nil
+	return reply, sl, nil
 }

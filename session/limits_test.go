@@ -676,3 +676,79 @@ func slowFront(t *testing.T, addr string, pace time.Duration) string {
 	}()
 	return ln.Addr().String()
 }
+
+// TestSealedResults: with a token, each result carries the verifying
+// end's MAC over the connection's nonce and the result: the receiver
+// seals what it sends, and a sender believes no result without a good
+// seal (a forger in the path cannot turn corrupt into clean).
+func TestSealedResults(t *testing.T) {
+	// The receiver's seal checks out, and not for an altered result.
+	addr, _ := serve(t, ServerOptions{Token: token})
+	c, _ := net.Dial("tcp", addr)
+	defer c.Close()
+	h := forward("00000000000000d7", 1<<20)
+	h.Nonce = wire.NewNonce()
+	hb, _ := wire.EncodeHello(h)
+	c.Write(hb)
+	_, p, _ := wire.ReadFrame(c, wire.TypeChallenge)
+	ch, _ := wire.DecodeChallenge(p)
+	ab, _ := wire.EncodeAuth(wire.Auth{MAC: wire.Sign(token, wire.Dialer, ch.Nonce, wire.Payload(hb))})
+	c.Write(ab)
+	if _, p, err := wire.ReadFrame(c, wire.TypeReply); err != nil || func() error { _, err := wire.DecodeReply(p); return err }() != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	c.Write(make([]byte, 1<<20))
+	c.(*net.TCPConn).CloseWrite()
+	_, res, err := wire.ReadFrame(c, wire.TypeResult)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sp, err := wire.ReadFrame(c, wire.TypeAuth)
+	if err != nil {
+		t.Fatalf("no seal after the result: %v", err)
+	}
+	sl, _ := wire.DecodeAuth(sp)
+	if !wire.Verify(token, wire.ListenerResult, ch.Nonce, res, sl.MAC) {
+		t.Fatal("the receiver's seal does not check out")
+	}
+	res[len(res)/2] ^= 1
+	if wire.Verify(token, wire.ListenerResult, ch.Nonce, res, sl.MAC) {
+		t.Fatal("an altered result passes the seal")
+	}
+
+	// A receiver that proves the token but sends an unsealed or
+	// wrongly sealed result is not believed.
+	for _, forged := range []string{"none", "wrong"} {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			_, hp, _ := wire.ReadFrame(c, wire.TypeHello)
+			h, _ := wire.DecodeHello(hp)
+			nonce := wire.NewNonce()
+			b, _ := wire.EncodeChallenge(wire.Challenge{Nonce: nonce, Auth: wire.AuthHMAC})
+			c.Write(b)
+			wire.ReadFrame(c, wire.TypeAuth)
+			b, _ = wire.EncodeReply(wire.Reply{Proof: wire.Sign(token, wire.Listener, nonce, hp)})
+			c.Write(b)
+			io.Copy(io.Discard, c)
+			r := report.Report{Schema: report.Schema, Verdict: report.Clean, Pattern: "zeros", BytesVerified: h.Bytes,
+				Regions: []report.Region{}, RepeatedBlocks: []report.RepeatedBlock{}}
+			tag(&r, h.Stream, report.Forward)
+			b, _ = wire.EncodeResult(r)
+			if forged == "wrong" {
+				a, _ := wire.EncodeAuth(wire.Auth{MAC: wire.Sign(token, wire.DialerResult, nonce, wire.Payload(b))})
+				b = append(b, a...)
+			}
+			c.Write(b)
+		}()
+		r := client(t, ClientOptions{Addr: ln.Addr().String(), Bytes: 1 << 20, Token: token}).Run(context.Background())
+		ln.Close()
+		if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "the result could not be authenticated") {
+			t.Errorf("result with seal %q: %s %q", forged, r.Verdict, r.Error)
+		}
+	}
+}

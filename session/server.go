@@ -805,7 +805,7 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) rep
 		return streamReport(h, string(h.Direction), err)
 	}
 	if h.Direction == wire.Reverse {
-		return s.send(ctx, c, r, h, p)
+		return s.send(ctx, c, r, h, p, s.seal(g))
 	}
 	vo := s.opt.Verify
 	vo.Pattern, vo.Seed = p, h.Seed
@@ -813,7 +813,7 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) rep
 	if h.Bytes == 0 {
 		check = func(got int64) error { return s.finished(r, h.Stream, got) }
 	}
-	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0)
+	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0, s.seal(g), wire.ListenerResult)
 	if err != nil {
 		s.log.Warn("the sender will not see this stream's result", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "error", err.Error())
 	}
@@ -841,7 +841,7 @@ func (s *Server) finished(r *run, stream int, got int64) error {
 
 // send serves a reverse stream: this end sends, the peer verifies and
 // answers with its report.
-func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p pattern.Pattern) report.Report {
+func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p pattern.Pattern, sl seal) report.Report {
 	st := newStream(p, h.Bytes, h.Duration, s.opt.IdleTimeout, r.limiter)
 	remove := r.live.add(counter{s: st})
 	n, err := st.Run(ctx, r.writing(c, s.opt.MaxBytes))
@@ -850,7 +850,7 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 		// Stopping: end the stream here and still take the peer's
 		// findings, briefly.
 		closeWrite(c)
-		rep := result(c, h, report.Reverse, n, abortWait, nil, s.maxRegions(), maxPeerResult)
+		rep := result(c, h, report.Reverse, n, abortWait, nil, s.maxRegions(), maxPeerResult, sl, wire.DialerResult)
 		rep.Error = joinText("the receiver stopped sending: "+context.Cause(ctx).Error(), rep.Error)
 		rep.SetVerdict()
 		return rep
@@ -861,8 +861,11 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 	if err != nil {
 		return streamReport(h, report.Reverse, fmt.Errorf("sending after %d bytes: %w", n, err))
 	}
-	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, ctx, s.maxRegions(), maxPeerResult)
+	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, ctx, s.maxRegions(), maxPeerResult, sl, wire.DialerResult)
 }
+
+// seal is the seal of the results on a connection whose handshake was g.
+func (s *Server) seal(g greeting) seal { return seal{token: s.opt.Token, nonce: g.nonce} }
 
 // maxPeerResult is the largest result a receiver takes from a peer, for
 // a reverse stream, and says so in its Reply: enough for the default
@@ -886,8 +889,13 @@ func closeWrite(c net.Conn) error {
 // With gaps, wait bounds each gap in the frame; without, the whole read.
 //
 // max bounds the result's frame (0: wire.MaxResult).
-func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, gaps context.Context, maxRegions, max int) report.Report {
+//
+// sl checks the result's seal (role's), when the run has a token.
+func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, gaps context.Context, maxRegions, max int, sl seal, role string) report.Report {
 	p, err := readFrameMax(c, wire.TypeResult, wait, gaps, max)
+	if err == nil {
+		err = sl.check(c, p, role, wait)
+	}
 	var rep report.Report
 	if err == nil {
 		rep, err = wire.DecodeResult(p)

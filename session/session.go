@@ -288,7 +288,7 @@ func (t *tracker) progress() Progress {
 //
 // resultMax is the most the peer takes of a result (its Reply says; 0:
 // wire.MaxResult).
-func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error, resultMax int) (report.Report, error) {
+func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error, resultMax int, sl seal, role string) (report.Report, error) {
 	vo.Stream, vo.Offset = h.Stream, 0
 	v, err := receiver.New(vo)
 	if err != nil {
@@ -311,6 +311,9 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 		wait = abortWait // stopping: the peer gets what we have, or nothing
 	}
 	b, err := wire.EncodeResultMax(rep, resultMax)
+	if err == nil {
+		b, err = sl.sign(b, role)
+	}
 	if err == nil {
 		err = writeFrame(conn, b, wait)
 	}

@@ -84,10 +84,16 @@ func ParseToken(b []byte) ([]byte, error) {
 	return t, nil
 }
 
-// Roles that sign: each side's MAC carries its own label.
+// Roles that sign: each side's MAC carries its own label. Dialer and
+// Listener sign the hello; DialerResult and ListenerResult sign the
+// payload of a Result, which, when a token is in use, is followed by an
+// Auth frame carrying that MAC: the verdict is the token holder's, not a
+// forger's in the path.
 const (
-	Dialer   = "zerocheck/2 dialer"
-	Listener = "zerocheck/2 listener"
+	Dialer         = "zerocheck/2 dialer"
+	Listener       = "zerocheck/2 listener"
+	DialerResult   = "zerocheck/2 dialer result"
+	ListenerResult = "zerocheck/2 listener result"
 )
 
 // Sign returns role's MAC over the listener's nonce and the Hello payload

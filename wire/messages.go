@@ -129,9 +129,8 @@ type Reply struct {
 	Facts             json.RawMessage `json:"facts,omitempty"`
 	// Proof is the listener's signature (see Sign, role Listener) when it
 	// checked a token: the dialer's evidence that it reached a receiver
-	// holding the token too. It covers the handshake only; the Result
-	// that follows is protected by its CRC32C, against corruption, not
-	// against a forger in the path.
+	// holding the token too. Results are signed on their own (see
+	// ListenerResult).
 	Proof string `json:"proof,omitempty"`
 	// ResultMax, when set, is the largest Result this listener takes for
 	// a stream it sends (a reverse stream): the dialer shrinks its report

@@ -5,7 +5,8 @@
 // Hello from the dialing end, a Challenge from the listening end, the
 // dialer's Auth, and the listener's Reply. Then one end sends the bare
 // pattern from stream offset 0 and half-closes; the end that verified it
-// answers with a Result. Every message is a frame:
+// answers with a Result, followed, when a token is in use, by an Auth
+// frame that seals it (see ListenerResult). Every message is a frame:
 //
 //	magic "ZCHK" | version (1 byte) | type (1 byte) | 0 (2 bytes) |
 //	length (4 bytes, big endian) | payload (JSON) | CRC32C (4 bytes)
