@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -59,8 +60,17 @@ type restored struct {
 	lines  uint32 // bit family*len(verdicts)+verdict: the lines read
 }
 
-// parseState reads back a file that render wrote: its series, at most
-// limit of them, the ones that ran last when there are more.
+// parseState reads back a file that render wrote: its paths' series, at
+// most limit paths, the ones that ran last when there are more.
+//
+// A path has one set of series, but a file may hold more than one under
+// different peer labels: a file of an older version, which told series
+// apart by role, peer and addr, has one for each name a path ran under
+// (an address for a run that failed, a hostname for one that connected).
+// They merge: the path's values are those of the set that ran last, by
+// their last_run_timestamp_seconds lines, and its peer label the
+// hostname that ran last, or when none of them is one (see hostname),
+// that set's own. The other sets' lines are left out, and not reported.
 //
 // It reads the format exactly as render writes it, and skips any line it
 // does not understand (not one of render's HELP or TYPE lines, nor a
@@ -76,8 +86,8 @@ type restored struct {
 // is over maxFile or no line of it is one render writes; else the lines
 // it skipped, the series some of whose lines it did not find, and the
 // lines of series beyond the limit. The map is never nil.
-func parseState(raw []byte, limit int) (map[series]*counts, error) {
-	out := map[series]*counts{}
+func parseState(raw []byte, limit int) (map[pathKey]*counts, error) {
+	out := map[pathKey]*counts{}
 	if len(raw) == 0 {
 		return out, nil // a file emptied to start afresh
 	}
@@ -85,32 +95,46 @@ func parseState(raw []byte, limit int) (map[series]*counts, error) {
 		return out, fmt.Errorf("larger than %d MiB: %w", maxFile>>20, ErrForeign)
 	}
 
-	// First the series to keep, by their last_run_timestamp_seconds lines.
-	top := &top{limit: limit, index: map[series]*candidate{}}
+	// First the paths to keep, and the set of series of each whose values
+	// to keep, by their last_run_timestamp_seconds lines.
+	top := &top{limit: limit, index: map[pathKey]*candidate{}}
 	scan(raw, func(s sample, c *restored) bool {
-		top.offer(s.series, c.lastEnd, c.hasEnd)
+		top.offer(s.path, s.peer, c.lastEnd, c.hasEnd)
 		return true
 	}, func(int, []byte) {})
 
-	// Then their values.
-	kept := make(map[series]*restored, len(top.index))
-	for k := range top.index {
-		kept[k] = &restored{}
+	// Then their values, and the hostnames of their other sets.
+	type keep struct {
+		restored
+		peer string // the set whose values to keep
+		name rank   // the hostname that ran last, if any
+	}
+	kept := make(map[pathKey]*keep, len(top.index))
+	for k, c := range top.index {
+		kept[k] = &keep{peer: c.latest.peer}
 	}
 	var skipped, beyond, first int
 	var firstLine []byte
-	ours, seen := scan(raw, func(s sample, _ *restored) bool {
-		c := kept[s.series]
+	ours, seen := scan(raw, func(s sample, scratch *restored) bool {
+		c := kept[s.path]
 		if c == nil {
 			beyond++
 			return true
 		}
-		bit := uint32(1) << (s.family*len(verdicts) + s.verdict)
-		if c.lines&bit != 0 {
-			return false // a repeated line
+		if s.peer == c.peer {
+			bit := uint32(1) << (s.family*len(verdicts) + s.verdict)
+			if c.lines&bit != 0 {
+				return false // a repeated line
+			}
+			c.lines |= bit
+			if !families[s.family].set(&c.restored, s.verdict, s.value) {
+				return false
+			}
 		}
-		c.lines |= bit
-		return families[s.family].set(c, s.verdict, s.value)
+		if hostname(s.peer, s.path.addr) {
+			c.name.offer(s.peer, scratch.lastEnd, scratch.hasEnd)
+		}
+		return true
 	}, func(n int, line []byte) {
 		if skipped++; skipped == 1 {
 			first, firstLine = n, line
@@ -122,6 +146,7 @@ func parseState(raw []byte, limit int) (map[series]*counts, error) {
 	partial := 0
 	for k, c := range kept {
 		c.lastVerdict = lastVerdict(c.ones)
+		c.counts.peer = cmp.Or(c.name.peer, c.peer)
 		out[k] = &c.counts
 		if c.lines != allLines {
 			partial++
@@ -146,7 +171,7 @@ func parseState(raw []byte, limit int) (map[series]*counts, error) {
 		lost = append(lost, fmt.Sprintf("%s with lines missing (restored as 0, a lost verdict as incomplete)", plural(partial, "series")))
 	}
 	if beyond > 0 {
-		lost = append(lost, fmt.Sprintf("%s of series beyond the %d run last left out", plural(beyond, "line"), limit))
+		lost = append(lost, fmt.Sprintf("%s of series beyond the %d paths run last left out", plural(beyond, "line"), limit))
 	}
 	if len(lost) > 0 {
 		return out, errors.New(strings.Join(lost, "; "))
@@ -191,7 +216,8 @@ func lastVerdict(ones uint8) int {
 // A sample is a line of a series.
 type sample struct {
 	family  int // index in families
-	series  series
+	path    pathKey
+	peer    string
 	verdict int    // index in verdicts, for a family by verdict
 	value   string // as written, which the family's set read
 }
@@ -281,7 +307,7 @@ func parseSample(line []byte) (s sample, ok bool) {
 	if rest, ok = bytes.CutPrefix(rest, []byte(`"} `)); !ok {
 		return s, false
 	}
-	s.series = series{role: values[0], peer: values[1], addr: values[2]}
+	s.path, s.peer = pathKey{role: values[0], addr: values[2]}, values[1]
 	if n == 4 {
 		s.verdict = slices.Index(verdicts[:], report.Verdict(values[3]))
 		if s.verdict < 0 {
@@ -319,63 +345,99 @@ func unquote(b []byte) (value string, rest []byte, ok bool) {
 	return "", nil, false
 }
 
-// top chooses the limit series that ran last, as scan offers the series
-// of each line: a series ranks by its last_run_timestamp_seconds line, a
-// series without one below all that have one, and by name among equals
-// (the first in order ranks higher), so that the choice depends on the
-// series alone, not on where they are in the file. It keeps only the
-// series chosen so far, in a heap whose root is the first to go.
+// top chooses the limit paths that ran last, as scan offers the series
+// of each line, and for each the set of series (its peer label) that ran
+// last. A set ranks by its last_run_timestamp_seconds line, a set without
+// one below all that have one, and by name among equals (the first in
+// order ranks higher); a path ranks as the set of it that ranks highest,
+// and by name among equals. So the choice depends on the series alone,
+// not on where they are in the file. top keeps only the paths chosen so
+// far, in a heap whose root is the first to go.
 //
-// A series offered, then dropped, then offered again with its time ranks
-// as it should: a series is dropped only when limit series rank above it,
-// and the lowest of those only rises.
+// A path offered, then dropped, then offered again ranks as it should: a
+// path is dropped only when limit paths rank above it, and the lowest of
+// those only rises, as a path's rank does.
 type top struct {
 	limit int
 	heap  []*candidate
-	index map[series]*candidate
+	index map[pathKey]*candidate
 }
 
 type candidate struct {
-	series series
+	path   pathKey
+	latest rank
+	i      int // place in top.heap
+}
+
+// A rank is the set of series named peer of some path, as it ranks among
+// the others of that path.
+type rank struct {
+	peer   string // "" for none yet
 	end    float64
 	hasEnd bool
-	i      int // place in top.heap
+}
+
+// above says whether r ranks above the set peer, whose time is end if
+// hasEnd.
+func (r *rank) above(peer string, end float64, hasEnd bool) bool {
+	switch {
+	case r.hasEnd != hasEnd:
+		return r.hasEnd
+	case r.end != end:
+		return r.end > end
+	}
+	return r.peer < peer
+}
+
+// offer considers the set peer, with its time if the line gave one, and
+// says whether r changed. The first time given for a set is its time, as
+// parseState keeps the first of repeated lines.
+func (r *rank) offer(peer string, end float64, hasEnd bool) bool {
+	switch {
+	case r.peer == "":
+	case peer == r.peer:
+		if !hasEnd || r.hasEnd {
+			return false
+		}
+	case r.above(peer, end, hasEnd):
+		return false
+	}
+	*r = rank{peer, end, hasEnd}
+	return true
 }
 
 // below says whether a ranks below b.
 func below(a, b *candidate) bool {
 	switch {
-	case a.hasEnd != b.hasEnd:
-		return !a.hasEnd
-	case a.end != b.end:
-		return a.end < b.end
+	case a.latest.hasEnd != b.latest.hasEnd:
+		return !a.latest.hasEnd
+	case a.latest.end != b.latest.end:
+		return a.latest.end < b.latest.end
 	}
-	return cmpSeries(a.series, b.series) > 0
+	return cmpPath(a.path, b.path) > 0
 }
 
-// offer considers a series, with its time if the line gave one. The
-// first time given for a series is its time, as parseState keeps the
-// first of repeated lines.
-func (t *top) offer(s series, end float64, hasEnd bool) {
-	if c := t.index[s]; c != nil {
-		if hasEnd && !c.hasEnd {
-			c.end, c.hasEnd = end, true
+// offer considers the set peer of path p, with its time if the line gave
+// one.
+func (t *top) offer(p pathKey, peer string, end float64, hasEnd bool) {
+	if c := t.index[p]; c != nil {
+		if c.latest.offer(peer, end, hasEnd) {
 			heap.Fix(t, c.i)
 		}
 		return
 	}
-	c := &candidate{series: s, end: end, hasEnd: hasEnd}
+	c := &candidate{path: p, latest: rank{peer, end, hasEnd}}
 	switch {
 	case len(t.heap) < t.limit:
 		heap.Push(t, c)
 	case t.limit > 0 && below(t.heap[0], c):
-		delete(t.index, t.heap[0].series)
+		delete(t.index, t.heap[0].path)
 		c.i, t.heap[0] = 0, c
 		heap.Fix(t, 0)
 	default:
 		return
 	}
-	t.index[s] = c
+	t.index[p] = c
 }
 
 func (t *top) Len() int           { return len(t.heap) }

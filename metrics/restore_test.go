@@ -20,14 +20,14 @@ import (
 
 // state copies the series of t, without their place in the eviction
 // order, which a file does not keep.
-func state(t *Textfile) map[series]counts {
+func state(t *Textfile) map[pathKey]counts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return values(t.series)
 }
 
-func values(s map[series]*counts) map[series]counts {
-	out := map[series]counts{}
+func values(s map[pathKey]*counts) map[pathKey]counts {
+	out := map[pathKey]counts{}
 	for k, c := range s {
 		v := *c
 		v.seen = 0
@@ -38,7 +38,7 @@ func values(s map[series]*counts) map[series]counts {
 
 // checkState fails unless got and want are the same series with the
 // same values.
-func checkState(t *testing.T, got, want map[series]counts) {
+func checkState(t *testing.T, got, want map[pathKey]counts) {
 	t.Helper()
 	for k, w := range want {
 		if g, ok := got[k]; !ok {
@@ -219,7 +219,7 @@ func TestRestoreLimit(t *testing.T) {
 	}
 	// Times out of name order; below, three series without one.
 	for i, m := range []int{5, 1, 7, 3, 2, 6} {
-		record(t, tf, via(run("send", "hostA", fmt.Sprintf("db-%d", i), report.Clean, int64(i), 0, 0, t0.Add(time.Duration(m)*time.Minute), 1), "10.0.0.1:7777"))
+		record(t, tf, via(run("send", "hostA", fmt.Sprintf("db-%d", i), report.Clean, int64(i), 0, 0, t0.Add(time.Duration(m)*time.Minute), 1), fmt.Sprintf("10.0.0.%d:7777", i)))
 	}
 	all := state(tf)
 	raw := read(t, path)
@@ -230,8 +230,8 @@ func TestRestoreLimit(t *testing.T) {
 		}
 		lines = append(lines, l)
 	}
-	for _, peer := range []string{"db-8", "db-9"} { // no time either
-		lines = append(lines, `zerocheck_runs_total{role="send",peer="`+peer+`",addr="10.0.0.1:7777",verdict="clean"} 1`+"\n")
+	for i, peer := range []string{"db-8", "db-9"} { // no time either
+		lines = append(lines, fmt.Sprintf(`zerocheck_runs_total{role="send",peer="%s",addr="10.0.0.%d:7777",verdict="clean"} 1`+"\n", peer, 8+i))
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for try := range 20 {
@@ -239,12 +239,12 @@ func TestRestoreLimit(t *testing.T) {
 			rnd.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
 		}
 		got, err := parseState([]byte(strings.Join(lines, "")), 3)
-		if err == nil || !strings.Contains(err.Error(), "beyond the 3 run last") {
+		if err == nil || !strings.Contains(err.Error(), "beyond the 3 paths run last") {
 			t.Errorf("error %v", err)
 		}
 		var names []string
-		for k := range got {
-			names = append(names, k.peer)
+		for _, c := range got {
+			names = append(names, c.peer)
 		}
 		slices.Sort(names)
 		if !slices.Equal(names, []string{"db-0", "db-3", "db-5"}) { // 5, 3 and 6 minutes
@@ -257,8 +257,8 @@ func TestRestoreLimit(t *testing.T) {
 		}
 		got, _ = parseState([]byte(strings.Join(lines, "")), 7)
 		names = names[:0]
-		for k := range got {
-			names = append(names, k.peer)
+		for _, c := range got {
+			names = append(names, c.peer)
 		}
 		slices.Sort(names)
 		// All five with a time, and of the three without, the first two by name.
@@ -269,8 +269,8 @@ func TestRestoreLimit(t *testing.T) {
 }
 
 // sequenceFile is the file of sequence()'s runs, and its series.
-func sequenceFile() ([]byte, map[series]counts) {
-	tf := &Textfile{limit: MaxPeers, series: map[series]*counts{}}
+func sequenceFile() ([]byte, map[pathKey]counts) {
+	tf := &Textfile{limit: MaxPeers, series: map[pathKey]*counts{}}
 	for _, r := range sequence() {
 		tf.add(r)
 	}
@@ -337,20 +337,20 @@ func TestDamagedFile(t *testing.T) {
 		name    string
 		raw     []byte
 		foreign bool
-		want    map[series]counts
+		want    map[pathKey]counts
 		err     string // in the error
 	}{
-		{"missing", nil, false, map[series]counts{}, ""},
-		{"empty", []byte{}, false, map[series]counts{}, ""},
+		{"missing", nil, false, map[pathKey]counts{}, ""},
+		{"empty", []byte{}, false, map[pathKey]counts{}, ""},
 		{"whole", full, false, want, ""},
-		{"garbage", junk, true, map[series]counts{}, "not a zerocheck textfile"},
-		{"zeros", make([]byte, 1000), true, map[series]counts{}, "not a zerocheck textfile"},
-		{"another exporter's", []byte("# HELP node_x X.\n# TYPE node_x gauge\nnode_x 1\n"), true, map[series]counts{}, "not a zerocheck textfile"},
+		{"garbage", junk, true, map[pathKey]counts{}, "not a zerocheck textfile"},
+		{"zeros", make([]byte, 1000), true, map[pathKey]counts{}, "not a zerocheck textfile"},
+		{"another exporter's", []byte("# HELP node_x X.\n# TYPE node_x gauge\nnode_x 1\n"), true, map[pathKey]counts{}, "not a zerocheck textfile"},
 		{"huge line", insert(4, strings.Repeat("x", 1<<20)+"\n"), false, want, `1 line not understood, the first (line 5) "xxxx`},
 		{"huge sample", insert(4, `zerocheck_runs_total{role="send",peer="x",addr="y",verdict="clean"} `+strings.Repeat("0", maxLine)+"1\n"), false, want, "(line 5)"},
 		{"garbage line", insert(7, "\x00\xff{}\"\\\n"), false, want, "(line 8)"},
 		{"a line twice", insert(7, lines[6]), false, want, "(line 8)"},
-		{"written before the addr label", before, false, map[series]counts{}, "48 lines not understood, the first (line 3)"},
+		{"written before the addr label", before, false, map[pathKey]counts{}, "48 lines not understood, the first (line 3)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -374,7 +374,7 @@ func TestDamagedFile(t *testing.T) {
 			r := via(run("send", "hostB", "hostZ", report.Clean, 1, 0, 0, t0.Add(time.Hour), 1), "10.9.9.9:7777")
 			record(t, tf, r)
 			c.want = maps.Clone(c.want)
-			c.want[series{"send", "hostZ", "10.9.9.9:7777"}] = counts{runs: [3]uint64{1, 0, 0}, bytesVerified: 1, lastBytes: 1,
+			c.want[pathKey{"send", "10.9.9.9:7777"}] = counts{peer: "hostZ", runs: [3]uint64{1, 0, 0}, bytesVerified: 1, lastBytes: 1,
 				lastEnd: float64(t0.Add(time.Hour).Unix()) + 1}
 			checkState(t, state(mustOpen(t, path)), c.want)
 		})
@@ -458,7 +458,7 @@ func TestLastVerdict(t *testing.T) {
 		}
 		b.WriteString(`zerocheck_runs_total{role="send",peer="p",addr="a",verdict="clean"} 1` + "\n")
 		got, _ := parseState([]byte(b.String()), MaxPeers)
-		if s := got[series{"send", "p", "a"}]; s == nil {
+		if s := got[pathKey{"send", "a"}]; s == nil {
 			t.Errorf("%v: no series", c.ones)
 		} else if s.lastVerdict != c.want {
 			t.Errorf("%v: verdict %s, want %s", c.ones, verdicts[s.lastVerdict], verdicts[c.want])
@@ -473,11 +473,11 @@ func TestLimits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 20 MiB file")
 	}
-	s := map[series]*counts{}
-	quotes := strings.Repeat(`"`, maxLabel)
+	s := map[pathKey]*counts{}
+	quotes, backslashes := strings.Repeat(`"`, maxLabel), strings.Repeat(`\`, maxLabel)
 	for i := range MaxPeers {
-		peer := fmt.Sprintf("%04d", i) + strings.Repeat(`\`, maxLabel-4)
-		s[series{quotes, peer, strings.Repeat("\n", maxLabel)}] = &counts{
+		addr := fmt.Sprintf("%04d", i) + strings.Repeat("\n", maxLabel-4)
+		s[pathKey{quotes, addr}] = &counts{peer: backslashes,
 			runs: [3]uint64{math.MaxUint64, math.MaxUint64, math.MaxUint64}, bytesVerified: math.MaxUint64,
 			corruptBytes: math.MaxUint64, corruptRegions: math.MaxUint64, lastRegions: math.MaxUint64, lastBytes: math.MaxUint64,
 			lastEnd: -(maxTimestamp - 0.001), lastVerdict: i % len(verdicts),
@@ -500,7 +500,7 @@ func TestLimits(t *testing.T) {
 }
 
 // FuzzParseState feeds parseState arbitrary bytes, as a damaged file or
-// someone else's would be: it must not panic, must keep no more series
+// someone else's would be: it must not panic, must keep no more paths
 // than its limit, each one that Record could have made, and must give
 // back what it restored, whole, from the file render writes of it, which
 // the reference parser must take.
@@ -513,6 +513,12 @@ func FuzzParseState(f *testing.F) {
 	f.Add([]byte(`zerocheck_last_run_timestamp_seconds{role="a",peer="b\\\"\n",addr="c"} 1e11` + "\n" +
 		`zerocheck_last_run_verdict{role="a",peer="b",addr="c",verdict="corrupt"} 1` + "\n" +
 		`zerocheck_runs_total{role="a",peer="b",addr="c",verdict="clean"} 0018446744073709551615` + "\n"))
+	// A path under two names, as a file of the version before wrote it:
+	// an address that ran last, a hostname before it.
+	f.Add([]byte(`zerocheck_last_run_timestamp_seconds{role="send",peer="10.0.0.2",addr="10.0.0.2:7777"} 2` + "\n" +
+		`zerocheck_last_run_verdict{role="send",peer="10.0.0.2",addr="10.0.0.2:7777",verdict="incomplete"} 1` + "\n" +
+		`zerocheck_last_run_timestamp_seconds{role="send",peer="db-1",addr="10.0.0.2:7777"} 1` + "\n" +
+		`zerocheck_last_run_verdict{role="send",peer="db-1",addr="10.0.0.2:7777",verdict="clean"} 1` + "\n"))
 	f.Add([]byte("# HELP x\n\x00\n"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -528,7 +534,7 @@ func FuzzParseState(f *testing.F) {
 			t.Fatalf("foreign, and %d series", len(got))
 		}
 		for k, c := range got {
-			for _, l := range []string{k.role, k.peer, k.addr} {
+			for _, l := range []string{k.role, c.peer, k.addr} {
 				if label(l) != l {
 					t.Fatalf("label %q", l)
 				}

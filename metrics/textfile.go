@@ -13,17 +13,27 @@
 // overwrite the other's runs: give each its own (node_exporter reads
 // every *.prom in its directory).
 //
-// Series are kept per path: role, peer and addr, where role is the
-// report's role, peer the other end's name as report.Endpoints gives it,
-// and addr the other end's address, for a sender the receiver's as
-// connected to (host:port), for a receiver the sender's IP alone (its
-// port changes with every run). Two paths to one host, two of its
-// addresses or cloned hosts with one hostname, are two series, so that
-// a clean run on one never hides corruption on the other. At most
-// MaxPeers series are kept: a receiver open to the world could otherwise
-// be made to grow the file without bound. When a new one comes and the
-// table is full, the one run least recently goes, and its counters
-// restart from zero if it comes back.
+// Series are kept per path: role and addr, where role is the report's
+// role and addr the other end's address, for a sender the receiver's as
+// dialled (host:port), for a receiver the sender's IP alone (its port
+// changes with every run). Two paths to one host, two of its addresses
+// or cloned hosts with one hostname, are two series, so that a clean run
+// on one never hides corruption on the other.
+//
+// The peer label names the path, but does not tell paths apart: it is the
+// best name known for the other end, its hostname from the facts of a
+// run's report when one gave it, else its address (report.Endpoints).
+// A run whose report has no hostname, a connection that failed, keeps
+// the name a run before it learnt; a run that brings a hostname, the
+// first one known or another after a rename, moves the path's series to
+// it. So a path has one set of series, whatever its runs knew of it, and
+// the last verdict of a night the other end was down is replaced by the
+// next night's.
+//
+// At most MaxPeers paths are kept: a receiver open to the world could
+// otherwise be made to grow the file without bound. When a new one comes
+// and the table is full, the one run least recently goes, and its
+// counters restart from zero if it comes back.
 package metrics
 
 import (
@@ -43,12 +53,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/internal/atomicfile"
 	"github.com/zerocheck/zerocheck/report"
 )
 
-// MaxPeers is how many series (role, peer, addr) a Textfile keeps: 1024
-// of them make a file of about a megabyte.
+// MaxPeers is how many paths (role, addr) a Textfile keeps series of:
+// 1024 of them make a file of about a megabyte.
 const MaxPeers = 1024
 
 // maxLabel caps a label value in bytes: peer names come from the peer.
@@ -83,7 +94,7 @@ type Textfile struct {
 	limit int
 
 	mu     sync.Mutex
-	series map[series]*counts
+	series map[pathKey]*counts
 	seen   uint64 // Records so far, the clock of counts.seen
 	gen    uint64 // snapshots rendered so far
 
@@ -93,10 +104,12 @@ type Textfile struct {
 	written uint64
 }
 
-// series names one path's series: its labels but the verdict.
-type series struct{ role, peer, addr string }
+// pathKey names one path's series: its labels but peer and verdict.
+type pathKey struct{ role, addr string }
 
 type counts struct {
+	peer string // the peer label: the best name known for the path
+
 	runs           [len(verdicts)]uint64
 	bytesVerified  uint64
 	corruptBytes   uint64
@@ -134,13 +147,13 @@ func New(path string) *Textfile {
 }
 
 func open(path string, limit int) (*Textfile, error) {
-	t := &Textfile{path: path, limit: limit, series: map[series]*counts{}}
+	t := &Textfile{path: path, limit: limit, series: map[pathKey]*counts{}}
 	raw, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return t, nil
 	}
 	if err == nil {
-		var restored map[series]*counts
+		var restored map[pathKey]*counts
 		restored, err = parseState(raw, limit)
 		t.restore(restored)
 	}
@@ -152,16 +165,16 @@ func open(path string, limit int) (*Textfile, error) {
 
 // restore takes the series read from the file, the least recently run
 // the first to be evicted. t.mu need not be held: t is not shared yet.
-func (t *Textfile) restore(s map[series]*counts) {
-	keys := make([]series, 0, len(s))
+func (t *Textfile) restore(s map[pathKey]*counts) {
+	keys := make([]pathKey, 0, len(s))
 	for k := range s {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b series) int {
+	slices.SortFunc(keys, func(a, b pathKey) int {
 		if c := cmp.Compare(s[a].lastEnd, s[b].lastEnd); c != 0 {
 			return c
 		}
-		return cmpSeries(a, b)
+		return cmpPath(a, b)
 	})
 	for _, k := range keys {
 		t.seen++
@@ -192,7 +205,9 @@ func (t *Textfile) Flush() error {
 
 // add counts r. t.mu must be held.
 func (t *Textfile) add(r report.Report) {
-	k := series{role: label(r.Role), peer: label(peerOf(r)), addr: label(addrOf(r))}
+	k := pathKey{role: label(r.Role), addr: label(addrOf(r))}
+	name, named := peerOf(r)
+	name = label(name)
 	c := t.series[k]
 	if c == nil {
 		if len(t.series) >= t.limit {
@@ -200,6 +215,11 @@ func (t *Textfile) add(r report.Report) {
 		}
 		c = &counts{}
 		t.series[k] = c
+	}
+	// A hostname names the path, a new one renames it; an address alone
+	// (a run that learnt no hostname) does not replace a hostname.
+	if named || c.peer == "" || !hostname(c.peer, k.addr) {
+		c.peer = name
 	}
 	t.seen++
 	c.seen = t.seen
@@ -218,7 +238,7 @@ func (t *Textfile) add(r report.Report) {
 // evict drops the series run least recently. A linear scan: it runs only
 // when a new series arrives at a full table, and MaxPeers is small.
 func (t *Textfile) evict() {
-	var oldest series
+	var oldest pathKey
 	first := true
 	for k, c := range t.series {
 		if first || c.seen < t.series[oldest].seen {
@@ -229,13 +249,37 @@ func (t *Textfile) evict() {
 }
 
 // peerOf names the other end of r's run: the receiver for a sender, the
-// sender otherwise (for loopback that is this host).
-func peerOf(r report.Report) string {
+// sender otherwise (for loopback that is this host), as report.Endpoints
+// names it. named says the name is a hostname from the report's facts,
+// not the address Endpoints falls back on.
+func peerOf(r report.Report) (name string, named bool) {
 	sender, receiver := r.Endpoints()
-	if r.Role == "send" {
-		return receiver
+	name, facts := sender, r.Hosts.Peer
+	switch r.Role {
+	case "send":
+		name = receiver
+	case "recv":
+	case "loopback":
+		facts = r.Hosts.Local
+	default:
+		facts = nil // verify's sender is nobody
 	}
-	return sender
+	return name, facts != nil && name != "" && name != hostinfo.Unknown && name == facts.Hostname
+}
+
+// hostname says whether peer, a peer label of the path to addr, is a
+// hostname rather than an address: not "unknown", not addr nor its host,
+// not an IP address. It tells apart the names of a file read back, which
+// does not say where they came from.
+func hostname(peer, addr string) bool {
+	if peer == unknown || peer == addr {
+		return false
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil && peer == host {
+		return false
+	}
+	_, err := netip.ParseAddr(peer)
+	return err != nil
 }
 
 // addrOf is the other end's address in r. A sender keeps the receiver's
@@ -405,18 +449,20 @@ func (t *Textfile) render() ([]byte, uint64) {
 
 // render writes the file of the series s: each family's HELP and TYPE,
 // then its samples, series in order.
-func render(s map[series]*counts) []byte {
-	keys := make([]series, 0, len(s))
+func render(s map[pathKey]*counts) []byte {
+	keys := make([]pathKey, 0, len(s))
 	for k := range s {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, cmpSeries)
+	slices.SortFunc(keys, func(a, b pathKey) int {
+		return cmp.Or(strings.Compare(a.role, b.role), strings.Compare(s[a].peer, s[b].peer), strings.Compare(a.addr, b.addr))
+	})
 	var b bytes.Buffer
 	for _, f := range families {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.typ)
 		for _, k := range keys {
 			c := s[k]
-			labels := `role="` + escaper.Replace(k.role) + `",peer="` + escaper.Replace(k.peer) +
+			labels := `role="` + escaper.Replace(k.role) + `",peer="` + escaper.Replace(c.peer) +
 				`",addr="` + escaper.Replace(k.addr) + `"`
 			if !f.byVerdict {
 				fmt.Fprintf(&b, "%s{%s} %s\n", f.name, labels, f.value(c, 0))
@@ -430,6 +476,6 @@ func render(s map[series]*counts) []byte {
 	return b.Bytes()
 }
 
-func cmpSeries(a, b series) int {
-	return cmp.Or(strings.Compare(a.role, b.role), strings.Compare(a.peer, b.peer), strings.Compare(a.addr, b.addr))
+func cmpPath(a, b pathKey) int {
+	return cmp.Or(strings.Compare(a.role, b.role), strings.Compare(a.addr, b.addr))
 }

@@ -129,7 +129,8 @@ func value(mf *dto.MetricFamily, m *dto.Metric) float64 {
 	return m.GetGauge().GetValue()
 }
 
-// want is what the file should say about one (role, peer, addr).
+// want is what the file should say about one path (role, addr), named
+// peer.
 type want struct {
 	role, peer, addr           string
 	runs                       [3]float64 // clean, corrupt, incomplete
@@ -197,7 +198,8 @@ func checkValues(t *testing.T, fams map[string]*dto.MetricFamily, ws ...want) {
 }
 
 // sequence is a sequence of runs of every role: a receiver's runs from
-// one sender, each from another port, a sender's, verify's and
+// one sender, each from another port, a sender's (the second one a
+// connection that failed, whose report names no host), verify's and
 // loopback's.
 func sequence() []report.Report {
 	return []report.Report{
@@ -207,6 +209,7 @@ func sequence() []report.Report {
 		run("verify", "hostB", "", report.Clean, 4096, 0, 0, t0.Add(3*time.Minute), 0.001),
 		via(run("loopback", "hostB", "", report.Corrupt, 8192, 16, 1, t0.Add(4*time.Minute), 2), "127.0.0.1:45000"),
 		via(run("recv", "hostB", "hostA", report.Clean, 100, 0, 0, t0.Add(5*time.Minute), 0.5), "10.0.0.1:40003"),
+		via(run("send", "hostB", "", report.Incomplete, 0, 0, 0, t0.Add(6*time.Minute), 3), "10.0.0.3:7777"),
 	}
 }
 
@@ -228,8 +231,8 @@ func TestSequence(t *testing.T) {
 	checkValues(t, parse(t, raw),
 		want{role: "recv", peer: "hostA", addr: "10.0.0.1", runs: [3]float64{2, 1, 0}, verified: 3100, corrupt: 48, regions: 3,
 			lastEnd: end(5, 0.5), lastVerdict: "clean", lastRegions: 0, lastVerified: 100},
-		want{role: "send", peer: "hostC", addr: "10.0.0.3:7777", runs: [3]float64{0, 0, 1}, verified: 500,
-			lastEnd: end(2, 1.25), lastVerdict: "incomplete", lastVerified: 500},
+		want{role: "send", peer: "hostC", addr: "10.0.0.3:7777", runs: [3]float64{0, 0, 2}, verified: 500,
+			lastEnd: end(6, 3), lastVerdict: "incomplete", lastVerified: 0},
 		want{role: "verify", peer: "unknown", addr: "unknown", runs: [3]float64{1, 0, 0}, verified: 4096,
 			lastEnd: end(3, 0.001), lastVerdict: "clean", lastVerified: 4096},
 		want{role: "loopback", peer: "hostB", addr: "127.0.0.1", runs: [3]float64{0, 1, 0}, verified: 8192, corrupt: 16, regions: 1,
