@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -407,5 +408,34 @@ func TestSinkFailureAtStart(t *testing.T) {
 		if code, _, stderr := inproc(t, nil, args...); code != 2 || !strings.Contains(stderr, "invalid argument") {
 			t.Errorf("%v: exit %d, want 2:\n%s", args, code, stderr)
 		}
+	}
+}
+
+// TestFailedRunSeriesClears: a night when the receiver was down leaves
+// an incomplete series for the path; the next clean run of that path
+// replaces it, in the file the next process reads back, rather than
+// leaving a second series that alerts for ever.
+func TestFailedRunSeriesClears(t *testing.T) {
+	prom := filepath.Join(t.TempDir(), "sweep.prom")
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	if code, _, stderr := inproc(t, nil, "send", addr, "--bytes", "1MiB", "-q", "--prom-textfile", prom); code != 3 {
+		t.Fatalf("send to nothing: exit %d\n%s", code, stderr)
+	}
+	r := start(t, true, "recv", "--listen", addr, "-q")
+	if code, _, stderr := inproc(t, nil, "send", addr, "--bytes", "1MiB", "-q", "--prom-textfile", prom); code != 0 {
+		t.Fatalf("clean send: exit %d\n%s", code, stderr)
+	}
+	r.cmd.Process.Kill()
+	b, _ := os.ReadFile(prom)
+	var verdicts []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "zerocheck_last_run_verdict{") && strings.Contains(l, `addr="`+addr+`"`) && strings.HasSuffix(l, "} 1") {
+			verdicts = append(verdicts, l)
+		}
+	}
+	if len(verdicts) != 1 || !strings.Contains(verdicts[0], `verdict="clean"`) {
+		t.Errorf("path %s ran clean last; the file says:\n%s", addr, strings.Join(verdicts, "\n"))
 	}
 }
