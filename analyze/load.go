@@ -1,15 +1,13 @@
 package analyze
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/zerocheck/zerocheck/internal/safefile"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // MaxFileSize bounds what is read of one file: a year of nightly recv
@@ -112,36 +110,15 @@ func (fl *Fleet) loadFile(path string) {
 	}
 }
 
-// readFile reads a regular file of at most MaxFileSize bytes. O_NONBLOCK
-// and the regular-file check keep a FIFO or device from blocking the
-// load: a directory walk must not hang on what it happens to meet.
+// readFile reads a regular file of at most MaxFileSize bytes, without
+// blocking on a FIFO or a device: a directory walk must not hang on what
+// it happens to meet.
 func readFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
+	b, err := safefile.Read(path, MaxFileSize)
+	if err == nil && len(b) > MaxFileSize {
+		return nil, fmt.Errorf("larger than %d MiB", MaxFileSize>>20)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
-	}
-	tooLarge := fmt.Errorf("larger than %d MiB", MaxFileSize>>20)
-	if st.Size() > MaxFileSize {
-		return nil, tooLarge
-	}
-	// The size read by Stat sizes the buffer; the limit holds even if the
-	// file grows while it is read.
-	b := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
-	if _, err := b.ReadFrom(io.LimitReader(f, MaxFileSize+1)); err != nil {
-		return nil, err
-	}
-	if b.Len() > MaxFileSize {
-		return nil, tooLarge
-	}
-	return b.Bytes(), nil
+	return b, err
 }
 
 // skip records why path was left out. The path leads the warning, so an

@@ -6,14 +6,12 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
-	"io"
 	"math/bits"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"unicode/utf8"
 
+	"github.com/zerocheck/zerocheck/internal/safefile"
 	"github.com/zerocheck/zerocheck/report"
 )
 
@@ -34,23 +32,9 @@ const (
 var ErrForeign = errors.New("not a zerocheck textfile")
 
 // readFile reads the regular file at path, up to one byte past maxFile
-// (parseState refuses the file then). O_NONBLOCK and the regular-file
-// check keep a FIFO or a device at path from blocking Open.
-func readFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
-	}
-	return io.ReadAll(io.LimitReader(f, maxFile+1))
-}
+// (parseState refuses the file then), without blocking on a FIFO or a
+// device at path.
+func readFile(path string) ([]byte, error) { return safefile.Read(path, maxFile) }
 
 // restored is a series as parseState reads it back.
 type restored struct {
