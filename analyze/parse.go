@@ -218,7 +218,7 @@ func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
 // implNames are the algorithms whose implementation hostinfo.Fields
 // lists as aes.impl.NAME: the others explain nothing here.
-var implNames = [...]string{"aes", "cbc(aes)", "gcm(aes)", "rfc4106(gcm(aes))"}
+var implNames = hostinfo.AESAlgorithms
 
 // impls is hostinfo.AES.Implementations, keeping implNames only.
 type impls map[string]hostinfo.Impl

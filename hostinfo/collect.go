@@ -307,7 +307,7 @@ func (c *collector) aes() {
 		}
 	}
 	if cryErr == nil {
-		for _, name := range []string{"aes", "cbc(aes)", "gcm(aes)", "rfc4106(gcm(aes))"} {
+		for _, name := range AESAlgorithms {
 			if e, ok := pick(entries, name); ok {
 				a.Implementations[name] = Impl{Driver: e.driver, Module: e.module, Priority: e.priority}
 			}

@@ -146,10 +146,14 @@ type AES struct {
 	// KernelModule is the state of aesni_intel: loaded, builtin, absent
 	// or unknown.
 	KernelModule string `json:"kernel_module"`
-	// Implementations maps "aes", "cbc(aes)", "gcm(aes)" and
-	// "rfc4106(gcm(aes))" (ESP's AEAD) to what the kernel would pick.
+	// Implementations maps each of AESAlgorithms to what the kernel
+	// would pick.
 	Implementations map[string]Impl `json:"implementations"`
 }
+
+// AESAlgorithms are the algorithms whose implementation the facts name:
+// the cipher, the modes IPsec uses, and ESP's AEAD.
+var AESAlgorithms = [...]string{"aes", "cbc(aes)", "gcm(aes)", "rfc4106(gcm(aes))"}
 
 // IPsec is what the host shows of IPsec.
 type IPsec struct {

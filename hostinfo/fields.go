@@ -65,7 +65,7 @@ func (f *Facts) Fields() []Field {
 	a := f.AES
 	add("aes.cpu_flag", boolText(a.CPUFlag))
 	add("aes.kernel_module", a.KernelModule)
-	for _, name := range []string{"aes", "cbc(aes)", "gcm(aes)", "rfc4106(gcm(aes))"} {
+	for _, name := range AESAlgorithms {
 		if im, ok := a.Implementations[name]; ok {
 			add("aes.impl."+name, fmt.Sprintf("%s (%s, priority %d)", im.Driver, im.Module, im.Priority))
 		}

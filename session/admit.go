@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/zerocheck/zerocheck/wire"
 )
 
 // Defaults for the receiver's limits.
@@ -188,11 +185,10 @@ func (s *Server) shookHands(c net.Conn) error {
 // turnAway refuses a connection that admit did not admit: one short
 // write, which a fresh socket's empty buffer takes at once, then close.
 func (s *Server) turnAway(c net.Conn, err error) {
-	s.logRefusal(c.RemoteAddr(), err)
-	if !s.opt.Raw {
-		if b, e := wire.EncodeReply(wire.Reply{Error: err.Error(), Version: s.opt.Version}); e == nil {
-			writeFrame(c, b, 100*time.Millisecond)
-		}
+	if s.opt.Raw {
+		s.logRefusal(c.RemoteAddr(), err) // a raw peer reads no reply
+	} else {
+		s.refuse(c, err)
 	}
 	c.Close()
 }
@@ -204,7 +200,6 @@ func (s *Server) logRefusal(peer net.Addr, err error) {
 	// A stranger's refusal is a warning, whatever it was: before the
 	// handshake nobody is known, and a corrupt-looking hello from a
 	// stranger is no evidence (the sender's own report has it when it is).
-	level := slog.LevelWarn
 	ok, dropped := s.refusals.allow(time.Now())
 	if !ok {
 		return
@@ -213,7 +208,7 @@ func (s *Server) logRefusal(peer net.Addr, err error) {
 	if dropped > 0 {
 		args = append(args, "suppressed_before", dropped)
 	}
-	s.log.Log(context.Background(), level, "refused", args...)
+	s.log.Warn("refused", args...)
 }
 
 const (

@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -323,7 +322,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 			// A bug outside a stream (the handshake, a report) ends this
 			// connection, loudly, not the server; a server of one run
 			// (--once) ends too, rather than wait for ever.
-			s.log.Error("internal error", "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			logPanic(s.log, "internal error", v, "peer", c.RemoteAddr().String())
 			s.endOnce()
 		}
 	}()
@@ -373,7 +372,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		defer func() {
 			if v := recover(); v != nil {
 				// One stream's bug ends that stream, loudly, not the server.
-				s.log.Error("internal error", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				logPanic(s.log, "internal error", v, "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String())
 				rep = streamReport(h, string(h.Direction), fmt.Errorf("receiver internal error: %v", v))
 			}
 		}()
@@ -444,7 +443,7 @@ func (s *Server) hostFacts(local net.Addr) (h *hostinfo.Run) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("internal error collecting host facts", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			logPanic(s.log, "internal error collecting host facts", v)
 			h = nil
 		}
 	}()
@@ -454,7 +453,7 @@ func (s *Server) hostFacts(local net.Addr) (h *hostinfo.Run) {
 // claim finds or creates a stream's run under the lock, checking the
 // plan against the run's and the server's limits.
 func (s *Server) claim(ctx context.Context, h wire.Hello, c net.Conn) (r *run, isNew bool, err error) {
-	ip := hostOf(c.RemoteAddr())
+	ip := addrOf(c.RemoteAddr()).String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r = s.runs[h.RunID]
@@ -622,19 +621,11 @@ func (r *run) writing(c net.Conn, max int64) net.Conn {
 	return budgetWriter{c, budget{r.budget, max}}
 }
 
-func hostOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
-	}
-	host, _, _ := net.SplitHostPort(a.String())
-	return host
-}
-
 // control handles an abort or a finish hello, which must come from the
 // run's own host. An abort may overtake its run's streams: it is kept for
 // a while, so the run starts out aborted.
 func (s *Server) control(h wire.Hello, c net.Conn) error {
-	ip := hostOf(c.RemoteAddr())
+	ip := addrOf(c.RemoteAddr()).String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.runs[h.RunID]
@@ -678,7 +669,7 @@ func (s *Server) waitOver(r *run) {
 			// The timer's goroutine has no one above it to recover: a
 			// bug in reporting costs this run's report, loudly.
 			if v := recover(); v != nil {
-				s.log.Error("internal error reporting a run", "run_id", r.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				logPanic(s.log, "internal error reporting a run", v, "run_id", r.id)
 				s.endOnce()
 			}
 		}()
@@ -772,7 +763,7 @@ func (s *Server) logEnd(m report.Report, took time.Duration) {
 func (s *Server) deliver(m report.Report) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("internal error writing a report", "run_id", m.RunID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			logPanic(s.log, "internal error writing a report", v, "run_id", m.RunID)
 		}
 		s.endOnce()
 	}()
@@ -1022,10 +1013,7 @@ func (s *Server) rawStart(c net.Conn, in idleReader, v *receiver.Verifier) error
 		want := make([]byte, n)
 		s.opt.Verify.Pattern.Fill(want, 0)
 		if string(head[:n]) == wire.Magic && string(want) != wire.Magic {
-			s.logRefusal(c.RemoteAddr(), errProtocolPeer)
-			if b, e := wire.EncodeReply(wire.Reply{Error: errProtocolPeer.Error(), Version: s.opt.Version}); e == nil {
-				writeFrame(c, b, time.Second)
-			}
+			s.refuse(c, errProtocolPeer)
 			return errProtocolPeer
 		}
 		v.Write(head[:n])

@@ -183,11 +183,17 @@ func finish(host *hostinfo.Run, log *slog.Logger) (f *hostinfo.Facts) {
 		if v := recover(); v != nil {
 			f = nil
 			if log != nil {
-				log.Error("internal error collecting host facts", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				logPanic(log, "internal error collecting host facts", v)
 			}
 		}
 	}()
 	return host.Finish()
+}
+
+// logPanic logs a recovered panic v, with its stack and args: a bug
+// ends what it hit, loudly, and nothing else.
+func logPanic(log *slog.Logger, msg string, v any, args ...any) {
+	log.Error(msg, append(args, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))...)
 }
 
 // factsJSON encodes facts for a handshake; nil stays empty.
