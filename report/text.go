@@ -35,7 +35,11 @@ func Text(w io.Writer, r Report) error {
 		rows = append(rows, []string{"run", r.Role + " " + r.RunID})
 	}
 	if r.PeerAddr != "" {
-		rows = append(rows, []string{"peer", r.PeerAddr + " (from " + r.LocalAddr + ")"})
+		peer := r.PeerAddr
+		if r.LocalAddr != "" { // none when no connection was made
+			peer += " (from " + r.LocalAddr + ")"
+		}
+		rows = append(rows, []string{"peer", peer})
 	}
 	rows = append(rows, [][]string{
 		{"pattern", r.Pattern},
