@@ -678,3 +678,29 @@ func TestVerboseFlag(t *testing.T) {
 		t.Fatalf("no line on what a bitflip means:\n%s", short)
 	}
 }
+
+// TestNeverConnectedReport: a send that could not connect prints its
+// cause, what to check next and the summary (with when it tried), and no
+// host facts or risks.
+func TestNeverConnectedReport(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, port, _ := net.SplitHostPort(addr)
+	code, out, _ := inproc(t, nil, "send", addr, "-q")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	want := []string{
+		fmt.Sprintf("zerocheck: INCOMPLETE: 0 B verified, no corrupt bytes so far: connect to %s: dial tcp %s: connect: connection refused", addr, addr),
+		"",
+		fmt.Sprintf("Nothing accepted the connection on 127.0.0.1 port %s.", port),
+		fmt.Sprintf("Check next: is zerocheck recv running on 127.0.0.1 and listening on port %s (zerocheck recv --listen :%s)? Does a firewall let TCP to that port through?", port, port),
+		"",
+	}
+	if code != exitIncomplete || len(lines) != 16 || strings.Join(lines[:5], "\n") != strings.Join(want, "\n") ||
+		!strings.Contains(out, "\n| started ") || strings.Contains(out, "Known risks") || strings.Contains(out, "Host facts") {
+		t.Fatalf("exit %d, %d lines:\n%s", code, len(lines), out)
+	}
+}
