@@ -61,7 +61,7 @@ func risksTable(w io.Writer, sides []side, statuses ...string) (bool, error) {
 // by default. peer may be nil.
 func RisksText(w io.Writer, local, peer *hostinfo.Facts) error {
 	sides := sidesOf(local, peer)
-	any, err := risksTable(w, sides, hostinfo.Match)
+	matched, err := risksTable(w, sides, hostinfo.Match)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func RisksText(w io.Writer, local, peer *hostinfo.Facts) error {
 	if unknown > 0 {
 		more += ", " + plural(int64(unknown), "unknown fact")
 	}
-	if !any {
+	if !matched {
 		fmt.Fprintf(w, "Known risks: none match. More with --verbose: %s.\n", more)
 	} else {
 		fmt.Fprintf(w, "More with --verbose: %s.\n", more)
@@ -94,11 +94,11 @@ func RisksText(w io.Writer, local, peer *hostinfo.Facts) error {
 // unknown fact is unknown. peer may be nil.
 func HostsText(w io.Writer, local, peer *hostinfo.Facts) error {
 	sides := sidesOf(local, peer)
-	any, err := risksTable(w, sides, hostinfo.Match, hostinfo.Possible)
+	listed, err := risksTable(w, sides, hostinfo.Match, hostinfo.Possible)
 	if err != nil {
 		return err
 	}
-	if !any {
+	if !listed {
 		fmt.Fprintln(w, "Known risks: none match")
 	}
 

@@ -155,7 +155,7 @@ func WriteText(w io.Writer, r Report, o TextOptions) error {
 		if !r.PatternMismatch {
 			// A stream of another pattern is not made of these kinds.
 			for _, k := range kindsOf(r.Regions) {
-				fmt.Fprintf(&b, "%s: %s\n", k, KindMeaning[k])
+				fmt.Fprintf(&b, "%s: %s\n", k, kindMeaning[k])
 			}
 		}
 	}
@@ -269,8 +269,8 @@ func allClean(ss []Stream) bool {
 	return true
 }
 
-// KindMeaning says in one line what each kind of region means.
-var KindMeaning = map[string]string{
+// kindMeaning says in one line what each kind of region means.
+var kindMeaning = map[string]string{
 	KindBlock: "whole 16-byte blocks on a fixed grid replaced: the signature of AES (a block cipher) " +
 		"gone wrong inside a host, the incident zerocheck was built for",
 	KindBitflip:   "one bit flipped: memory, a CPU or a bus, somewhere no checksum covered the data",
