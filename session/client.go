@@ -136,7 +136,12 @@ type outcome struct {
 // Run runs the streams to completion, or until ctx ends, and returns the
 // run's report: always a report, whatever failed (verdict incomplete).
 func (c *Client) Run(ctx context.Context) report.Report {
+	start := time.Now()
 	r, _ := c.run(ctx)
+	if r.Start.IsZero() {
+		// No stream started: the run's report still says when it tried.
+		r.Start = start
+	}
 	return r
 }
 

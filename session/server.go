@@ -743,7 +743,7 @@ func (s *Server) logEnd(m report.Report, took time.Duration) {
 	switch m.Verdict {
 	case report.Corrupt:
 		level = slog.LevelError
-	case report.Incomplete:
+	case report.Incomplete, report.Mismatch:
 		level = slog.LevelWarn
 	}
 	args := []any{"run_id", m.RunID, "peer", m.PeerAddr, "verdict", string(m.Verdict),
@@ -754,6 +754,9 @@ func (s *Server) logEnd(m report.Report, took time.Duration) {
 	}
 	if m.ControlCorruption != "" {
 		args = append(args, "control_corruption", m.ControlCorruption)
+	}
+	if m.PatternSent != "" {
+		args = append(args, "pattern_sent", m.PatternSent)
 	}
 	s.log.Log(context.Background(), level, "session end", args...)
 }

@@ -86,6 +86,7 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	fl.Var(&f.rate, "rate", "cap each direction at this many bits per second (e.g. 500M), for burn-in on live links")
 	fl.BoolVar(&f.bidir, "bidir", false, "stream and verify both directions at once (as many streams again from the receiver)")
 	fl.BoolVar(&f.json, "json", false, "write the report as JSON")
+	addVerbose(cmd)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&f.noHost, "no-hostinfo", false, "do not collect or send this host's facts")
 	fl.IntVar(&f.mergeGap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")

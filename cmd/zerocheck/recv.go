@@ -80,7 +80,7 @@ With --raw there is no protocol: any plain stream is verified against
 			if err != nil {
 				return err
 			}
-			o.server.Verify = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions}
+			o.server.Verify = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Unannounced: o.server.Raw}
 			if err := o.server.Verify.Validate(); err != nil {
 				return err
 			}
@@ -127,6 +127,7 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.BoolVar(&o.server.Raw, "raw", false, "verify plain streams against --pattern: no handshake, no result message")
 	fl.Var(&rawBytes, "bytes", "with --raw: each stream's planned size; a shorter one is incomplete (exit 3)")
 	fl.BoolVar(&o.json, "json", false, "write each report as JSON")
+	addVerbose(cmd)
 	fl.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&noHost, "no-hostinfo", false, "do not collect or send this host's facts")
 	fl.IntVar(&gap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
