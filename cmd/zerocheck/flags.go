@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -120,14 +121,14 @@ func parseListen(v string) (string, error) {
 	}
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
-		return "", fmt.Errorf("%q: want HOST:PORT, :PORT or PORT", v)
+		return "", errors.New("want HOST:PORT, :PORT or PORT")
 	}
 	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
 		// A number over 65535 or a service name /etc/services lacks.
-		return "", fmt.Errorf("%q: port %q is not a number from 0 to 65535", v, port)
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
 	}
 	if host != "" && !validHost(host) {
-		return "", fmt.Errorf("%q: %q is neither an IP address nor a host name", v, host)
+		return "", fmt.Errorf("%q is neither an IP address nor a host name", host)
 	}
 	return v, nil
 }
