@@ -942,3 +942,48 @@ func readmeBlock(t *testing.T, first string) string {
 	block, _, _ := strings.Cut(rest, "```")
 	return first + "\n" + block
 }
+
+// inlineRE is a zerocheck command in a README code span.
+var inlineRE = regexp.MustCompile("`(zerocheck [^`]+)`")
+
+// flagRE is a long flag as the README writes it in a span.
+var flagRE = regexp.MustCompile(`(?:^|[\s\[(])--([a-z][a-z0-9-]*)`)
+
+// TestREADMEInlineFlags: the commands the README names in running text
+// and tables (`zerocheck recv [--listen ADDR] ...`, `zerocheck loopback
+// --bytes 4GiB`) are too short or too schematic to run, but every flag
+// they name must be a flag of that command, so that a renamed flag fails
+// here and not in a reader's shell.
+func TestREADMEInlineFlags(t *testing.T) {
+	root := newRoot(strings.NewReader(""), io.Discard, io.Discard)
+	inFence := false
+	spans := 0
+	for i, l := range strings.Split(readRepoFile(t, "README.md"), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			continue
+		}
+		for _, m := range inlineRE.FindAllStringSubmatch(l, -1) {
+			words := strings.Fields(m[1])
+			if len(words) < 2 {
+				continue
+			}
+			cmd, _, err := root.Find(words[1:2])
+			if err != nil || cmd == root {
+				continue // `zerocheck --version`, a name in prose
+			}
+			spans++
+			for _, f := range flagRE.FindAllStringSubmatch(m[1], -1) {
+				if cmd.Flags().Lookup(f[1]) == nil && cmd.InheritedFlags().Lookup(f[1]) == nil {
+					t.Errorf("README.md:%d: `%s`: %s has no flag --%s", i+1, m[1], cmd.CommandPath(), f[1])
+				}
+			}
+		}
+	}
+	if spans < 10 {
+		t.Errorf("only %d zerocheck commands found in the README's code spans: is the reader broken?", spans)
+	}
+}
