@@ -71,7 +71,7 @@ var exampleRuns = map[string]exampleRun{
 	"zerocheck send --token-file /etc/zerocheck/token --peers /etc/zerocheck/peers --duration 5m --report-dir /var/lib/zerocheck/reports -q": {run: trySendPeers},
 	"zerocheck send --raw --pattern zeros --bytes 1GiB 127.0.0.1:8080":                                                                       {run: trySendRaw},
 	"zerocheck send --raw --pattern zeros --bytes 1MiB hostB":                                                                                {run: trySendRaw},
-	"30 2 * * * f=/var/lib/zerocheck/sweep/$(date +\\%F).json; zerocheck send hostB --pattern random --streams 4 --bidir --duration 5m --rate 5G --quiet --json >\"$f\"; /usr/local/bin/zerocheck-alert $? \"$f\"": {run: tryCronAlert},
+	"30 2 * * * f=/var/lib/zerocheck/sweep/$(date +\\%F).json; zerocheck send hostB --pattern random --streams 4 --bidir --duration 5m --rate 5G --quiet --json >\"$f\"; /usr/local/bin/zerocheck-alert $? \"$f\"": {reason: "run as cron runs it, with the zerocheck-alert script, by TestREADMEAlertSnippet"},
 
 	// verify and gen, nc's partners
 	"nc -l 8080 | zerocheck verify --pattern zeros":                            {run: tryVerifyFromNC},
@@ -134,9 +134,9 @@ func TestDocExamples(t *testing.T) {
 			t.Logf("%s: not run: %s", ex.text, r.reason)
 			continue
 		}
-		// Named by where it is shown: the text holds $( and quotes,
-		// which would reach the test's temporary paths.
-		t.Run(strings.ReplaceAll(ex.where[0], " ", "_"), func(t *testing.T) {
+		// Named by where it is shown and its first words: the whole text
+		// holds $( and quotes, which would reach the temporary paths.
+		t.Run(ex.where[0]+" "+strings.Join(ex.argv[:min(3, len(ex.argv))], " "), func(t *testing.T) {
 			t.Logf("%s (shown at %s)", ex.text, strings.Join(ex.where, ", "))
 			r.run(t, newDocEnv(t), ex)
 		})
@@ -886,12 +886,22 @@ func tryAnalyze(t *testing.T, e *docEnv, ex docExample) {
 	t.Errorf("no pair row with 2 runs, 2 clean:\n%s", out)
 }
 
-// tryCronAlert runs the README's crontab line and its zerocheck-alert
-// script as cron would (sh), against a receiver behind a corrupting
-// relay (exit 1: page, with the first region) and against no receiver
-// (exit 3: warn, with the error): each code reaches the alert with the
-// report's own words.
-func tryCronAlert(t *testing.T, e *docEnv, ex docExample) {
+// TestREADMEAlertSnippet runs the README's crontab line and its
+// zerocheck-alert script as cron would (sh), against a receiver behind a
+// corrupting relay (exit 1: page, with the first region) and against no
+// receiver (exit 3: warn, with the error): each code reaches the alert
+// with the report's own words, from the report file the line names.
+func TestREADMEAlertSnippet(t *testing.T) {
+	var ex docExample
+	for _, x := range docExamples(t) {
+		if cronFields.MatchString(x.text) {
+			ex = x
+		}
+	}
+	if ex.text == "" {
+		t.Fatal("no crontab line among the README's examples")
+	}
+	e := newDocEnv(t)
 	if _, err := exec.LookPath("jq"); err != nil {
 		t.Skip("the alert script needs jq")
 	}

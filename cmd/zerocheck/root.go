@@ -32,7 +32,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 and locates and classifies any corruption: 16-byte block corruption (the
 AES-NI/IPsec signature), bit flips, zeroing, displaced data.
 
-Exit codes: 0 clean, 1 corruption found, 2 usage error, 3 run incomplete.`,
+Exit codes: 0 clean, 1 corruption found, 2 usage or configuration error,
+3 run incomplete.`,
 		Version: versionString(),
 		// run prints errors, and usage for usage errors, to stderr: cobra
 		// would print usage to the same writer as --help, stdout.
