@@ -134,7 +134,8 @@ func parseListen(v string) (string, error) {
 }
 
 // validHost reports whether h is an IP address or a syntactically valid
-// host name (letters, digits, hyphens and dots, labels of 1 to 63).
+// host name (letters, digits, hyphens, underscores and dots, labels of 1
+// to 63).
 func validHost(h string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
