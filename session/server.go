@@ -232,8 +232,17 @@ func (s *Server) Progress() Progress { return s.live.progress() }
 // short and still reported (verdict incomplete unless corrupt). It
 // returns the Accept error, or nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
+	// Sessions cut short by this receiver's stop say so: the sender
+	// shows the receiver's stream errors, and a bare "interrupted:
+	// terminated signal received" there reads as if the sender had been.
+	parent := ctx
+	ctx, cancelCause := context.WithCancelCause(context.WithoutCancel(parent))
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
+	stopParent := context.AfterFunc(parent, func() {
+		cancelCause(fmt.Errorf("the receiver was stopped (%v)", context.Cause(parent)))
+	})
+	defer stopParent()
 	s.mu.Lock()
 	if s.addr != nil {
 		s.mu.Unlock()

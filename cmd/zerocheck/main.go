@@ -42,18 +42,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	code := codeOf(err)
 	var v verdictError
 	isVerdict := errors.As(err, &v)
-	if code == exitUsage && !isVerdict && cmd != nil && cmd != root && cmd.SilenceUsage {
+	var ce configError
+	isConfig := errors.As(err, &ce)
+	if code == exitUsage && !isVerdict && !isConfig && cmd != nil && cmd != root && cmd.SilenceUsage {
 		// Past validation every failure is the run's, not the user's.
 		code = exitIncomplete
 	}
+	var said saidError
 	switch {
 	case err == nil:
 	case isVerdict && v.verdict == report.Corrupt:
 		// The report said it all.
+	case errors.As(err, &said):
 	default:
 		fmt.Fprintf(stderr, "zerocheck: %v\n", err)
 	}
-	if code == exitUsage && !isVerdict && cmd != nil {
+	if code == exitUsage && !isVerdict && !isConfig && cmd != nil {
 		// Usage goes to stderr: stdout carries gen's stream and --json
 		// reports, which usage text would corrupt.
 		fmt.Fprint(stderr, "\n"+cmd.UsageString())
@@ -80,6 +84,17 @@ type runtimeError struct{ err error }
 
 func (e runtimeError) Error() string { return e.err.Error() }
 func (e runtimeError) Unwrap() error { return e.err }
+
+// configError is a configuration error the command line itself does not
+// show, found when a command starts (a token file others can read, a
+// report directory it cannot write, a host name that does not exist):
+// exit 2, which a supervisor must not retry (the systemd units'
+// RestartPreventExitStatus=2), and no usage text, which would bury the
+// one line that says what to fix.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 // verdictErr returns the error a command returns for a report.
 func verdictErr(r report.Report) error {

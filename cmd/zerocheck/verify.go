@@ -61,6 +61,9 @@ kind. It replaces "nc -l 8080 | xxd -a" with a verdict and an exit code.`,
 	f.IntVar(&maxRegions, "max-regions", receiver.DefaultMaxRegions, "regions to detail; later ones are counted only")
 	f.BoolVar(&o.json, "json", false, "write the report as JSON")
 	addVerbose(cmd)
+	// verify prints no progress to silence; -q is taken so that one
+	// habit (and one script's flags) works for verify, send and recv.
+	f.BoolVarP(new(bool), "quiet", "q", false, "no progress on stderr (verify prints none; as send and recv take it)")
 	return cmd
 }
 
