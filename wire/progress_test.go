@@ -157,7 +157,8 @@ func TestReadProgress(t *testing.T) {
 	none := func(wire.Progress) {}
 	bad := mustProgress(t, ps[1])
 	bad[20] ^= 0x04 // a bit of the corrupt count
-	invalid := handFrame(wire.TypeProgress, append(make([]byte, 16), 0, 0, 0, 0, 0, 0, 0, 1)) // a region of no corrupt byte
+	// A region of no corrupt byte:
+	invalid := handFrame(wire.TypeProgress, append(make([]byte, 16), 0, 0, 0, 0, 0, 0, 0, 1))
 	for _, c := range []struct {
 		name  string
 		input []byte
