@@ -203,6 +203,7 @@ func FuzzDecodeHello(f *testing.F) {
 		{RunID: runID, Stream: 3, Streams: 4, Direction: wire.Reverse, Pattern: "hex:deadbeef", Seed: 7, Duration: time.Minute, Rate: 1e9, Facts: json.RawMessage(`null`), Nonce: nonce},
 		{RunID: runID, Direction: wire.Abort, Reason: "interrupted", Nonce: strings.ToUpper(nonce)},
 		{RunID: runID, Direction: wire.Finish, Stream: 2, Bytes: 77, Nonce: nonce},
+		{RunID: runID, Streams: 2, Direction: wire.Forward, Pattern: "zeros", Bytes: 1, Nonce: nonce, Progress: true},
 	} {
 		b, err := wire.EncodeHello(h)
 		if err != nil {
@@ -276,6 +277,7 @@ func FuzzDecodeReply(f *testing.F) {
 	for _, r := range []wire.Reply{
 		{Version: "v1", Facts: json.RawMessage(`{"hostname":"beta"}`)},
 		{Error: "disk full", Version: "v1"},
+		{Version: "v1", ResultMax: 4 << 20, Progress: true},
 		{Version: "v2", Proof: wire.Sign(testToken, wire.Listener, listenerNonce, testHello)},
 		{},
 	} {

@@ -194,3 +194,42 @@ func TestReadProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressAskAndGrant checks the two fields that negotiate progress
+// frames within version 2: present only when set, so that a hello or a
+// reply that does not use them is byte for byte what a peer that
+// predates them sends; and ignored (an unknown field) by such a peer's
+// decoder, as the tolerance for unknown fields here shows.
+func TestProgressAskAndGrant(t *testing.T) {
+	h := validForward()
+	old, err := wire.EncodeHello(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(wire.Payload(old)), "progress") {
+		t.Fatalf("hello without progress says %s", wire.Payload(old))
+	}
+	h.Progress = true
+	ask, err := wire.EncodeHello(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `,"progress":true}`; !strings.HasSuffix(string(wire.Payload(ask)), want) {
+		t.Fatalf("hello asking for progress: %s", wire.Payload(ask))
+	}
+	if got, err := wire.DecodeHello(wire.Payload(ask)); err != nil || !got.Progress {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	if got, err := wire.DecodeHello(wire.Payload(old)); err != nil || got.Progress {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	// The reply's grant.
+	r, _ := wire.EncodeReply(wire.Reply{Version: "v"})
+	g, _ := wire.EncodeReply(wire.Reply{Version: "v", Progress: true})
+	if string(wire.Payload(r)) != `{"zerocheck_version":"v"}` || string(wire.Payload(g)) != `{"zerocheck_version":"v","progress":true}` {
+		t.Fatalf("replies %s %s", wire.Payload(r), wire.Payload(g))
+	}
+	if got, err := wire.DecodeReply(wire.Payload(g)); err != nil || !got.Progress {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+}
