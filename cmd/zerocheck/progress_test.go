@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,5 +88,22 @@ func TestReceiverProgressClock(t *testing.T) {
 		if got := p.line(at(c.now), c.cur); got != c.want {
 			t.Errorf("at %vs: %q, want %q", c.now, got, c.want)
 		}
+	}
+}
+
+// TestSendShowsReceiverRegions runs a fire drill with the real commands:
+// recv behind a relay that flips two bits of the stream. The sender's
+// progress line shows the receiver's two regions while the run is still
+// going, where it said "0 regions" to the end before.
+func TestSendShowsReceiverRegions(t *testing.T) {
+	r := recvOnce(t)
+	rl := start(t, true, "relay", "--listen", "127.0.0.1:0", "--to", r.addr, "--inject", "bitflip@64KiB,bitflip@1MiB")
+	sp := start(t, false, "send", rl.addr, "--duration", "10m", "--rate", "64M", "--json")
+	sp.waitStderr(t, "  2 regions (2 B corrupt)\n")
+	sp.cmd.Process.Signal(syscall.SIGINT)
+	code, rcode := sp.wait(t), r.wait(t)
+	s, m := decodeJSON(t, sp.out.String()), decodeJSON(t, r.out.String())
+	if code != 1 || rcode != 1 || num(t, s["region_count"]) != 2 || num(t, m["region_count"]) != 2 {
+		t.Fatalf("send exit %d %v regions, recv exit %d %v regions\n%s", code, s["region_count"], rcode, m["region_count"], sp.stderr())
 	}
 }
