@@ -159,7 +159,7 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		hellos[i] = wire.Hello{
 			RunID: id, Stream: i, Streams: len(hellos), Direction: dir,
 			Pattern: o.Pattern.String(), Seed: o.Seed, Bytes: o.share(i), Rate: o.Rate,
-			Version: o.Version, Nonce: wire.NewNonce(),
+			Version: o.Version, Nonce: wire.NewNonce(), Progress: dir == wire.Forward,
 		}
 		if o.Bytes == 0 {
 			hellos[i].Duration = o.Duration
@@ -392,9 +392,34 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 	// An interrupt ends the stream as planned streams end, with a
 	// half-close and the receiver's result.
 	st := newStream(c.opt.Pattern, h.Bytes, h.Duration, c.opt.IdleTimeout, lim)
-	remove := c.live.add(counter{s: st})
-	n, err := st.Run(ctx, conn)
-	remove()
+	// What comes back while this end sends: progress frames, when the
+	// receiver sends them, then the result. resultConn is where the
+	// result is read from.
+	sendCtx := ctx
+	resultConn := func(time.Duration, bool) net.Conn { return conn }
+	var peer *peerProgress
+	if reply.Progress {
+		var fail context.CancelCauseFunc
+		sendCtx, fail = context.WithCancelCause(ctx)
+		defer fail(nil)
+		peer = followProgress(conn, fail)
+		defer func() {
+			conn.Close() // ends the follower's read, if it is still reading
+			<-peer.done
+		}()
+		resultConn = peer.resultConn
+	}
+	// The receiver's counts go on moving after the last byte is sent,
+	// until its result.
+	remove := c.live.add(counter{s: st, peer: peer})
+	defer remove()
+	n, err := st.Run(sendCtx, conn)
+	if ctx.Err() == nil && sendCtx.Err() != nil {
+		// A bad frame from the receiver, or its connection's end: what
+		// follows, if anything, cannot be read.
+		out.rep = streamReport(h, dir, fmt.Errorf("sent %d bytes, but no result from the peer: %w", n, context.Cause(sendCtx)))
+		return out
+	}
 	wait := c.opt.IdleTimeout
 	if ctx.Err() != nil {
 		wait = abortWait
@@ -404,7 +429,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 		// The receiver may have stopped and said why in a result before
 		// it closed: take its findings if they are there.
 		closeWrite(conn)
-		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult)
+		out.rep = result(resultConn(time.Second, false), h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult)
 		out.rep.Error = joinText(fmt.Sprintf("sending after %d bytes: %v", n, err), out.rep.Error)
 		out.rep.SetVerdict()
 		return out
@@ -430,7 +455,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 	}
 	// An interrupt does not cut this read short: the receiver's findings
 	// are what the interrupted run's report is for.
-	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult)
+	out.rep = result(resultConn(wait, true), h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult)
 	if out.rep.Hosts.Local != nil {
 		// The receiver's facts as the stream ended: with counter deltas.
 		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
@@ -444,7 +469,7 @@ func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *
 	vo.Pattern, vo.Seed = c.opt.Pattern, c.opt.Seed
 	// A result that cannot be sent leaves the receiver's report of this
 	// stream incomplete; this end's report has it all.
-	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil, resultMax, sl, wire.DialerResult)
+	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil, resultMax, sl, wire.DialerResult, false)
 	rep.Hosts.Local = nil
 	return rep
 }

@@ -224,8 +224,11 @@ func cmpOr[T int | int64 | time.Duration](v, def T) T {
 	return v
 }
 
-// Progress sums the streams verified and sent so far, finished or not.
-func (s *Server) Progress() Progress { return s.live.progress() }
+// Progress sums the streams verified and sent in the latest period of
+// activity, finished or not: since the last time a stream started with
+// none under way (Start), so that a receiver's live view counts and
+// times the runs it serves, not its own life.
+func (s *Server) Progress() Progress { return s.live.period() }
 
 // Serve accepts connections on ln until ctx ends, Accept fails, or (with
 // Once) its run is reported. Sessions under way when ctx ends are cut
@@ -816,7 +819,7 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) rep
 	if h.Bytes == 0 {
 		check = func(got int64) error { return s.finished(r, h.Stream, got) }
 	}
-	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0, s.seal(g), wire.ListenerResult)
+	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0, s.seal(g), wire.ListenerResult, h.Progress)
 	if err != nil {
 		s.log.Warn("the sender will not see this stream's result", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "error", err.Error())
 	}

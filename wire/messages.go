@@ -61,6 +61,10 @@ type Hello struct {
 	// Nonce is the dialer's fresh nonce: the listener's proof covers it,
 	// so a recorded proof cannot answer another connection.
 	Nonce string `json:"nonce"`
+	// Progress asks the listener of a forward stream for Progress frames
+	// while it verifies. A listener that predates them ignores it (an
+	// unknown field) and sends none.
+	Progress bool `json:"progress,omitempty"`
 }
 
 // Validate checks every field a listener acts on.
@@ -136,6 +140,9 @@ type Reply struct {
 	// a stream it sends (a reverse stream): the dialer shrinks its report
 	// to fit, as EncodeResultMax does.
 	ResultMax int `json:"result_max,omitempty"`
+	// Progress says that this listener sends Progress frames on this
+	// stream, as its Hello asked: without it, none may come.
+	Progress bool `json:"progress,omitempty"`
 }
 
 // RefusedError is a listener's refusal of a Hello. ControlCorruption is

@@ -23,6 +23,9 @@ import (
 	"github.com/zerocheck/zerocheck/wire"
 )
 
+// allTypes are the types whose payload is JSON of any size up to their
+// bound; the progress frame, of a fixed size, has tests of its own
+// (progress_test.go).
 var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth}
 
 // v is the version byte of hand-built headers: the version under test,
@@ -31,7 +34,7 @@ var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult, wire
 const v byte = wire.Version
 
 // unknownTypes are type numbers no frame has.
-var unknownTypes = []wire.Type{0, 6, 7, 9, 255}
+var unknownTypes = []wire.Type{0, 7, 8, 9, 255}
 
 // crcTable is built here, independently of the package under test.
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -94,9 +97,10 @@ func TestTypeStringAndMax(t *testing.T) {
 		{wire.TypeResult, "result", 32 << 20},
 		{wire.TypeChallenge, "challenge", 1 << 10},
 		{wire.TypeAuth, "auth", 1 << 10},
+		{wire.TypeProgress, "progress", 24},
 		{0, "type 0", 0},
-		{6, "type 6", 0},
 		{7, "type 7", 0},
+		{8, "type 8", 0},
 		{9, "type 9", 0},
 		{255, "type 255", 0},
 	} {
@@ -112,8 +116,8 @@ func TestTypeStringAndMax(t *testing.T) {
 	if wire.HeaderSize != 12 || wire.TrailerSize != 4 || wire.Magic != "ZCHK" || wire.Version != 2 {
 		t.Errorf("constants changed: header %d trailer %d magic %q version %d", wire.HeaderSize, wire.TrailerSize, wire.Magic, wire.Version)
 	}
-	if wire.TypeHello != 1 || wire.TypeReply != 2 || wire.TypeResult != 3 || wire.TypeChallenge != 4 || wire.TypeAuth != 5 {
-		t.Errorf("type numbers changed: %d %d %d %d %d", wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth)
+	if wire.TypeHello != 1 || wire.TypeReply != 2 || wire.TypeResult != 3 || wire.TypeChallenge != 4 || wire.TypeAuth != 5 || wire.TypeProgress != 6 {
+		t.Errorf("type numbers changed: %d %d %d %d %d %d", wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth, wire.TypeProgress)
 	}
 }
 
@@ -439,7 +443,7 @@ func headerErrors() []headerError {
 		typ := allTypes[i%len(allTypes)]
 		cases = append(cases, headerError{fmt.Sprintf("version %d", ver), header(ver, byte(typ), 0, 0, 10), isVersion(int(ver))})
 	}
-	// Unknown types, the first one past auth (6) included; the type is
+	// Unknown types, the first one past progress (7) included; the type is
 	// checked before the reserved bytes and the length.
 	for _, typ := range unknownTypes {
 		cases = append(cases,
@@ -702,6 +706,15 @@ func checkFlip(t *testing.T, want wire.Type, bad []byte, at int, err error) {
 		case wire.Max(nt) == 0:
 			if err.Error() != fmt.Sprintf("protocol error: unknown frame type %d", bad[5]) {
 				fail("want unknown type %d", bad[5])
+			}
+		case int(binary.BigEndian.Uint32(bad[8:12])) > wire.Max(nt):
+			// The header is checked before the type is matched.
+			if !errors.Is(err, wire.ErrTooLarge) {
+				fail("length over the bound of %v: want ErrTooLarge", nt)
+			}
+		case nt == wire.TypeProgress:
+			if want := fmt.Sprintf("protocol error: progress frame claims %d bytes, not 24", binary.BigEndian.Uint32(bad[8:12])); err.Error() != want {
+				fail("want %q", want)
 			}
 		case nt != want && nt != wire.TypeReply:
 			if !errors.As(err, &ue) || *ue != (wire.UnexpectedError{Want: want, Got: nt}) {
