@@ -68,10 +68,14 @@ func NewClient(opt ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("streams must be between 1 and %d", wire.MaxStreams/2)
 	case opt.Bytes < 0:
 		return nil, errors.New("bytes must not be negative")
+	case opt.Bytes > wire.MaxBytes:
+		return nil, fmt.Errorf("bytes must be at most %d (1 PiB)", int64(wire.MaxBytes))
 	case opt.Bytes == 0 && (opt.Duration <= 0 || opt.Duration > wire.MaxDuration):
 		return nil, fmt.Errorf("duration must be between 1ns and %v", wire.MaxDuration)
 	case opt.Rate < 0:
 		return nil, errors.New("rate must not be negative")
+	case opt.Rate > wire.MaxRate:
+		return nil, fmt.Errorf("rate must be at most %d bit/s", int64(wire.MaxRate))
 	case opt.Raw && opt.Bidir:
 		return nil, errors.New("--bidir needs the protocol: a raw receiver sends nothing back")
 	case opt.Raw && opt.Token != nil:
