@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zerocheck/zerocheck/wire"
 )
 
 // Defaults for the receiver's limits.
@@ -64,11 +67,9 @@ func addrOf(a net.Addr) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// allowed reports whether a connection from ip to local may be served.
-// A connection from an address to itself (this host to itself, as the
-// health check connects) always may.
-func (s *Server) allowed(ip, local netip.Addr) bool {
-	if s.opt.Allow == nil || ip == local {
+// allowed reports whether a connection from ip may be served.
+func (s *Server) allowed(ip netip.Addr) bool {
+	if s.opt.Allow == nil {
 		return true
 	}
 	for _, p := range s.opt.Allow {
@@ -93,10 +94,17 @@ func sourceOf(ip netip.Addr) netip.Prefix {
 // Evicting it cancels its handshake (stop, once its goroutine has one):
 // a deadline alone would be replaced by the handshake's next read.
 type unproven struct {
+	c       net.Conn
+	src     netip.Prefix
 	at      time.Time
-	self    bool
 	evicted bool
 	stop    context.CancelFunc
+	// check is set once its hello has shown the health check's secret:
+	// from then on it is never evicted. vouch marks a connection from
+	// this host to itself that --allow does not cover: it is served only
+	// if it turns out to be the health check.
+	check bool
+	vouch bool
 }
 
 // errEvicted is the refusal of a connection pushed out, before it had
@@ -104,45 +112,39 @@ type unproven struct {
 var errEvicted = errors.New("evicted: the receiver is full of connections that have not finished their handshake")
 
 // admit decides, before a byte is read, whether c is served: its source
-// must be allowed and under its limit. When all of MaxConns are taken,
-// the oldest connection still in its handshake makes room: idle
-// strangers cannot lock a real sender (or the health check) out, as a
+// must be allowed and under its limits. When all of MaxConns, or all of
+// its source's MaxConnsPerSource, are taken, a connection still in its
+// handshake makes room (see evict): idle strangers, this host's own
+// included, cannot lock a real sender (or the health check) out, as a
 // real handshake takes a round trip or two while theirs lasts until the
-// deadline. release must be called when c is done with.
+// deadline. No address is exempt: the health check is known by the
+// secret in its hello, and until that is read it is a connection like
+// any other. release must be called when c is done with.
 func (s *Server) admit(c net.Conn) (release func(), err error) {
 	ip := addrOf(c.RemoteAddr())
-	self := ip == addrOf(c.LocalAddr())
-	if !s.allowed(ip, addrOf(c.LocalAddr())) {
-		return nil, fmt.Errorf("address %s is not allowed (--allow)", ip)
+	vouch := false
+	if !s.allowed(ip) {
+		// This host to itself may be the health check, which --allow
+		// does not stop: it is read up to its hello, and refused then
+		// unless the hello carries the check's secret (see vouch).
+		if s.opt.Raw || ip != addrOf(c.LocalAddr()) {
+			return nil, fmt.Errorf("address %s is not allowed (--allow)", ip)
+		}
+		vouch = true
 	}
 	src := sourceOf(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !self && s.perSource[src] >= s.opt.MaxConnsPerSource {
+	if s.perSource[src] >= s.opt.MaxConnsPerSource && !s.evict(&src) {
 		return nil, fmt.Errorf("too many connections from %s: %d open (--max-conns-per-source)", src, s.perSource[src])
 	}
-	if s.conns >= s.opt.MaxConns {
-		// This host's own connections (the health check) are never
-		// the ones to go.
-		var oldest net.Conn
-		for hc, h := range s.handshakes {
-			if !h.evicted && !h.self && (oldest == nil || h.at.Before(s.handshakes[oldest].at)) {
-				oldest = hc
-			}
-		}
-		if oldest == nil {
-			return nil, fmt.Errorf("busy: %d connections open (--max-conns)", s.conns)
-		}
-		h := s.handshakes[oldest]
-		h.evicted = true
-		if h.stop != nil {
-			h.stop()
-		}
+	if s.conns >= s.opt.MaxConns && !s.evict(nil) {
+		return nil, fmt.Errorf("busy: %d connections open (--max-conns)", s.conns)
 	}
 	s.conns++
 	s.perSource[src]++
 	if !s.opt.Raw {
-		s.handshakes[c] = &unproven{at: time.Now(), self: self}
+		s.handshakes[c] = &unproven{c: c, src: src, at: time.Now(), vouch: vouch}
 	}
 	return func() {
 		s.mu.Lock()
@@ -153,6 +155,37 @@ func (s *Server) admit(c net.Conn) (release func(), err error) {
 		}
 		delete(s.handshakes, c)
 	}, nil
+}
+
+// evict pushes out a connection still in its handshake (from src, when
+// set) to make room for a newer one, and reports whether there was one;
+// called under the lock. It takes the oldest that has sent nothing yet,
+// else the oldest: a sender's (or the health check's) hello is usually
+// waiting to be read, while an idle stranger's is not. A connection
+// known to be the health check is never taken.
+func (s *Server) evict(src *netip.Prefix) bool {
+	var cands []*unproven
+	for _, u := range s.handshakes {
+		if !u.evicted && !u.check && (src == nil || u.src == *src) {
+			cands = append(cands, u)
+		}
+	}
+	if len(cands) == 0 {
+		return false
+	}
+	slices.SortFunc(cands, func(a, b *unproven) int { return a.at.Compare(b.at) })
+	victim := cands[0]
+	for _, u := range cands {
+		if !waiting(u.c) {
+			victim = u
+			break
+		}
+	}
+	victim.evicted = true
+	if victim.stop != nil {
+		victim.stop()
+	}
+	return true
 }
 
 // handshaking gives c's handshake a context that eviction cancels.
@@ -169,15 +202,46 @@ func (s *Server) handshaking(ctx context.Context, c net.Conn) (context.Context, 
 	return ctx, cancel
 }
 
+// heard marks c as the health check's, never to be evicted, once its
+// hello h shows the secret.
+func (s *Server) heard(c net.Conn, h wire.Hello) {
+	if !s.isCheck(h) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.handshakes[c]; u != nil {
+		u.check = true
+	}
+}
+
 // shookHands marks c through its handshake, passed or failed: from here
-// on it is not evicted. It returns errEvicted if c was.
-func (s *Server) shookHands(c net.Conn) error {
+// on it is not evicted. It returns what admit knew of c, and errEvicted
+// if c was evicted.
+func (s *Server) shookHands(c net.Conn) (unproven, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.handshakes[c]
 	delete(s.handshakes, c)
-	if h != nil && h.evicted {
-		return errEvicted
+	if h == nil {
+		return unproven{}, nil
+	}
+	if h.evicted {
+		return *h, errEvicted
+	}
+	return *h, nil
+}
+
+// vouch refuses, after its handshake, a connection that is served only
+// if it is the health check (u.vouch) and is not, and any hello with a
+// health check secret that is not this server's.
+func (s *Server) vouch(c net.Conn, u unproven, h wire.Hello) error {
+	check := s.isCheck(h)
+	switch {
+	case h.Check != "" && !check:
+		return errors.New("hello: the health check secret is not this receiver's")
+	case u.vouch && !check:
+		return fmt.Errorf("address %s is not allowed (--allow)", addrOf(c.RemoteAddr()))
 	}
 	return nil
 }

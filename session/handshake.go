@@ -40,6 +40,7 @@ func (s *Server) greet(ctx context.Context, c net.Conn, deadline time.Time) (gre
 	if g.hello, err = wire.DecodeHello(p); err != nil {
 		return g, err
 	}
+	s.heard(c, g.hello)
 	g.nonce = wire.NewNonce()
 	ch := wire.Challenge{Nonce: g.nonce, Auth: wire.AuthNone}
 	if s.opt.Token != nil {

@@ -36,11 +36,19 @@ func (s *Server) Check(ctx context.Context) (report.Report, error) {
 	s.mu.Unlock()
 	var r report.Report
 	var err error
-	for _, a := range dialable(addr) {
-		if r, err = s.check(ctx, a); err == nil || !errors.Is(err, errDial) {
-			break
+	func() {
+		// The check runs on the prober's goroutine (an HTTP handler's):
+		// a bug in it is a failed check, logged, not a dead receiver.
+		defer s.contain("the health check", func(v any) {
+			err = fmt.Errorf("health check: receiver internal error: %v", v)
+		})
+		hook("health")
+		for _, a := range dialable(addr) {
+			if r, err = s.check(ctx, a); err == nil || !errors.Is(err, errDial) {
+				break
+			}
 		}
-	}
+	}()
 	return r, err
 }
 
@@ -49,20 +57,12 @@ func (s *Server) Check(ctx context.Context) (report.Report, error) {
 var errDial = errors.New("cannot connect")
 
 func (s *Server) check(ctx context.Context, addr string) (report.Report, error) {
-	s.mu.Lock()
 	id := runID()
-	s.checks[id] = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.checks, id)
-		s.mu.Unlock()
-	}()
 	p, _ := pattern.Parse("random", pattern.DefaultSeed)
 	c, err := NewClient(ClientOptions{
 		Addr: addr, Pattern: p, Seed: pattern.DefaultSeed, Streams: 1, Bytes: checkBytes,
 		HandshakeTimeout: s.opt.HandshakeTimeout, IdleTimeout: min(s.opt.IdleTimeout, 10*time.Second),
-		Version: s.opt.Version, Token: s.opt.Token, RunID: id,
+		Version: s.opt.Version, Token: s.opt.Token, RunID: id, check: s.secret, log: s.log,
 	})
 	if err != nil {
 		return report.Report{}, err
