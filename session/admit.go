@@ -100,10 +100,13 @@ type unproven struct {
 	evicted bool
 	stop    context.CancelFunc
 	// check is set once its hello has shown the health check's secret:
-	// from then on it is never evicted. vouch marks a connection from
-	// this host to itself that --allow does not cover: it is served only
-	// if it turns out to be the health check.
+	// from then on it is never evicted; hello once it has sent a valid
+	// hello at all. local marks a connection from this host to itself,
+	// and vouch one of those that --allow does not cover: it is served
+	// only if it turns out to be the health check.
 	check bool
+	hello bool
+	local bool
 	vouch bool
 }
 
@@ -122,12 +125,13 @@ var errEvicted = errors.New("evicted: the receiver is full of connections that h
 // any other. release must be called when c is done with.
 func (s *Server) admit(c net.Conn) (release func(), err error) {
 	ip := addrOf(c.RemoteAddr())
+	local := ip == addrOf(c.LocalAddr())
 	vouch := false
 	if !s.allowed(ip) {
 		// This host to itself may be the health check, which --allow
 		// does not stop: it is read up to its hello, and refused then
 		// unless the hello carries the check's secret (see vouch).
-		if s.opt.Raw || ip != addrOf(c.LocalAddr()) {
+		if s.opt.Raw || !local {
 			return nil, fmt.Errorf("address %s is not allowed (--allow)", ip)
 		}
 		vouch = true
@@ -144,7 +148,7 @@ func (s *Server) admit(c net.Conn) (release func(), err error) {
 	s.conns++
 	s.perSource[src]++
 	if !s.opt.Raw {
-		s.handshakes[c] = &unproven{c: c, src: src, at: time.Now(), vouch: vouch}
+		s.handshakes[c] = &unproven{c: c, src: src, at: time.Now(), local: local, vouch: vouch}
 	}
 	return func() {
 		s.mu.Lock()
@@ -159,10 +163,14 @@ func (s *Server) admit(c net.Conn) (release func(), err error) {
 
 // evict pushes out a connection still in its handshake (from src, when
 // set) to make room for a newer one, and reports whether there was one;
-// called under the lock. It takes the oldest that has sent nothing yet,
-// else the oldest: a sender's (or the health check's) hello is usually
-// waiting to be read, while an idle stranger's is not. A connection
-// known to be the health check is never taken.
+// called under the lock. A connection known to be the health check is
+// never taken. Of the others, it takes the oldest idle one (no hello
+// read, none waiting to be read), from elsewhere before this host's
+// own, which may be the health check before its hello arrives; only
+// when none is idle, the oldest of all. A real sender's hello follows
+// its connect at once, an idle stranger's never comes: the order is why
+// idle strangers lose, wherever they come from, and no connection is
+// exempt because of its address.
 func (s *Server) evict(src *netip.Prefix) bool {
 	var cands []*unproven
 	for _, u := range s.handshakes {
@@ -175,9 +183,19 @@ func (s *Server) evict(src *netip.Prefix) bool {
 	}
 	slices.SortFunc(cands, func(a, b *unproven) int { return a.at.Compare(b.at) })
 	victim := cands[0]
+	best := 3
 	for _, u := range cands {
-		if !waiting(u.c) {
-			victim = u
+		rank := 2 // heard from
+		if !u.hello && !waiting(u.c) {
+			rank = 0
+			if u.local {
+				rank = 1
+			}
+		}
+		if rank < best {
+			victim, best = u, rank
+		}
+		if rank == 0 {
 			break
 		}
 	}
@@ -202,16 +220,14 @@ func (s *Server) handshaking(ctx context.Context, c net.Conn) (context.Context, 
 	return ctx, cancel
 }
 
-// heard marks c as the health check's, never to be evicted, once its
-// hello h shows the secret.
+// heard notes that c sent a valid hello h, and marks it as the health
+// check's, never to be evicted, when h shows the secret.
 func (s *Server) heard(c net.Conn, h wire.Hello) {
-	if !s.isCheck(h) {
-		return
-	}
+	check := s.isCheck(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u := s.handshakes[c]; u != nil {
-		u.check = true
+		u.hello, u.check = true, check
 	}
 }
 

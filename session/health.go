@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,12 +45,35 @@ func (s *Server) Check(ctx context.Context) (report.Report, error) {
 		})
 		hook("health")
 		for _, a := range dialable(addr) {
-			if r, err = s.check(ctx, a); err == nil || !errors.Is(err, errDial) {
+			for try := range checkTries {
+				r, err = s.check(ctx, a)
+				if err == nil || !crowded(r.Error) || try == checkTries-1 {
+					break
+				}
+				select {
+				case <-time.After(time.Duration(try+1) * 20 * time.Millisecond):
+				case <-ctx.Done():
+				}
+			}
+			if err == nil || !errors.Is(err, errDial) {
 				break
 			}
 		}
 	}()
 	return r, err
+}
+
+// checkTries bounds the tries of a check crowded out by other
+// connections. Until its hello is read, the check's connection is one
+// like any other, and a flood of connects can push it out or take every
+// place: that says nothing about this receiver, which still serves, so
+// the check tries again, a little later.
+const checkTries = 5
+
+// crowded reports a check refused for want of a place among the
+// connections.
+func crowded(why string) bool {
+	return strings.Contains(why, errEvicted.Error()) || strings.Contains(why, "connections open (--max-conns)")
 }
 
 // errDial marks a check that could not connect at all: another address
