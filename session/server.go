@@ -1047,14 +1047,17 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 		left.Store(s.opt.MaxBytes)
 		c = budgetReader{c, budget{left, s.opt.MaxBytes}}
 	}
+	// A raw run has no id from its sender: it gets one here, as a
+	// protocol sender makes one, for its log lines and its report.
+	id := runID()
 	host := s.hostFacts(c.LocalAddr())
 	v, err := receiver.New(s.opt.Verify)
 	if err != nil {
-		s.log.Error("raw stream", "peer", c.RemoteAddr().String(), "error", err.Error())
+		s.log.Error("raw stream", "run_id", id, "peer", c.RemoteAddr().String(), "error", err.Error())
 		return
 	}
 	start := time.Now()
-	s.log.Info("session start", "peer", c.RemoteAddr().String(), "raw", true, "pattern", s.opt.Verify.Pattern.String(), "bytes", s.opt.RawBytes)
+	s.log.Info("session start", "run_id", id, "peer", c.RemoteAddr().String(), "raw", true, "pattern", s.opt.Verify.Pattern.String(), "bytes", s.opt.RawBytes)
 	remove := s.live.add(counter{v: v})
 	in := idleReader{c, s.opt.IdleTimeout, ctx}
 	err = s.rawStart(c, in, v)
@@ -1083,6 +1086,7 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	}
 	rep := v.Result(err)
 	rep.BytesExpected = s.opt.RawBytes
+	rep.RunID = id
 	rep.Role = "recv"
 	rep.Version = s.opt.Version
 	rep.LocalAddr = c.LocalAddr().String()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/pattern"
+	"github.com/zerocheck/zerocheck/receiver"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -397,5 +400,44 @@ func TestGoroutinePanicsContained(t *testing.T) {
 			clean(t, addr)
 			stop()
 		})
+	}
+}
+
+// TestRawRunID: each raw run gets a run id of its own, in the protocol's
+// format (16 hex digits), in its log lines and its report.
+func TestRawRunID(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	var log syncBuffer
+	var mu sync.Mutex
+	var reps []report.Report
+	s, _ := NewServer(ServerOptions{Raw: true, Verify: receiver.Options{Pattern: zeros}, Logger: slog.New(slog.NewTextHandler(&log, nil)),
+		Report: func(r report.Report) { mu.Lock(); reps = append(reps, r); mu.Unlock() }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx, ln); close(done) }()
+	for range 2 {
+		c := client(t, ClientOptions{Addr: ln.Addr().String(), Raw: true, Bytes: 1 << 20})
+		if _, err := c.RunRaw(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(reps) == 2 }, "two raw reports")
+	cancel()
+	<-done
+	out := log.String()
+	seen := map[string]bool{}
+	for _, r := range reps {
+		if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(r.RunID) || seen[r.RunID] {
+			t.Fatalf("raw run ids %q", []string{reps[0].RunID, reps[1].RunID})
+		}
+		seen[r.RunID] = true
+		for _, line := range []string{`msg="session start" run_id=` + r.RunID + " ", `msg="session end" run_id=` + r.RunID + " "} {
+			if !strings.Contains(out, line) {
+				t.Errorf("no line with %q in:\n%s", line, out)
+			}
+		}
+	}
+	if strings.Contains(out, `run_id=""`) {
+		t.Errorf("a line without a run id:\n%s", out)
 	}
 }
