@@ -314,9 +314,36 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	var err error
+	func() {
+		// A bug in the loop itself is the accept loop's failure: the
+		// process ends as when its listener fails (recv: exit 3), never
+		// with Go's exit 2 for an unrecovered panic.
+		defer s.contain("the accept loop", func(v any) {
+			err = fmt.Errorf("internal error: %v", v)
+			ln.Close()
+		})
+		err = s.acceptLoop(ctx, ln)
+	}()
+	if err != nil {
+		// The accept loop is the server: without it nothing is served, so
+		// end the sessions too rather than linger half-alive.
+		s.log.Error("accept loop failed; stopping", "error", err.Error())
+		cancel()
+	}
+	s.sessions.Wait()
+	s.flush()
+	s.reports.Wait()
+	return err
+}
+
+// acceptLoop accepts and admits connections until Accept fails, and
+// returns its error when that is a failure, not a stop.
+func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
+	var err error
 	var backoff time.Duration
 	for {
 		c, aerr := ln.Accept()
+		hook("accept")
 		if aerr != nil && ctx.Err() == nil && temporary(aerr) {
 			// Out of file descriptors, or a connection reset before it
 			// was accepted: the server is still sound; wait and go on,
@@ -340,7 +367,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if broken != nil {
 				err = broken
 			}
-			break
+			return err
 		}
 		release, rerr := s.admit(c)
 		if rerr != nil {
@@ -354,16 +381,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.handle(ctx, c)
 		}()
 	}
-	if err != nil {
-		// The accept loop is the server: without it nothing is served, so
-		// end the sessions too rather than linger half-alive.
-		s.log.Error("accept loop failed; stopping", "error", err.Error())
-		cancel()
-	}
-	s.sessions.Wait()
-	s.flush()
-	s.reports.Wait()
-	return err
 }
 
 // flush reports the runs still waiting for streams that never came.

@@ -314,11 +314,11 @@ func armPanic(t *testing.T, where string) {
 // TestGoroutinePanicsContained: a panic in any kind of goroutine the
 // server starts (a session's, a stream-wait timer, a connection's
 // deadline cutter, the listener's closer, the --once watcher, the
-// health check and the goroutines of its run) is recovered and logged,
-// and ends only what that goroutine served: the run is reported
-// incomplete with the error, or the health check fails, or (for what
-// the whole server depends on) Serve returns the error, which recv
-// turns into exit 3. The process never dies of it.
+// health check and the goroutines of its run, the accept loop) is
+// recovered and logged, and ends only what that goroutine served: the
+// run is reported incomplete with the error, or the health check fails,
+// or (for what the whole server depends on) Serve returns the error,
+// which recv turns into exit 3. The process never dies of it.
 func TestGoroutinePanicsContained(t *testing.T) {
 	clean := func(t *testing.T, addr string) {
 		t.Helper()
@@ -364,7 +364,7 @@ func TestGoroutinePanicsContained(t *testing.T) {
 			t.Fatalf("the run whose cutter panicked: %+v", reps[0])
 		}
 	})
-	for _, where := range []string{"stop", "watch"} {
+	for _, where := range []string{"stop", "watch", "accept"} {
 		t.Run(where, func(t *testing.T) {
 			ln, _ := net.Listen("tcp", "127.0.0.1:0")
 			s, _ := NewServer(ServerOptions{Once: true, Logger: testLogger(t), Report: func(report.Report) {}})
@@ -373,8 +373,15 @@ func TestGoroutinePanicsContained(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- s.Serve(ctx, ln) }()
-			if where == "stop" {
+			switch where {
+			case "stop":
 				cancel()
+			case "accept":
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
 			}
 			if err := <-done; err == nil || err.Error() != "internal error: test: a bug in "+where {
 				t.Fatalf("Serve returned %v", err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -241,6 +242,14 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute, IdleTimeout: time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go func() {
+			// net/http recovers a handler's panic; one in Serve itself
+			// fails the endpoint (exit 3), not the process (Go's exit 2).
+			defer func() {
+				if v := recover(); v != nil {
+					log.Error("internal error in the health endpoint", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+					fail(fmt.Errorf("health endpoint on %s: internal error: %v", hl.Addr(), v))
+				}
+			}()
 			if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 				fail(fmt.Errorf("health endpoint on %s failed: %w", hl.Addr(), err))
 			}
