@@ -136,7 +136,7 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.DurationVar(&o.server.IdleTimeout, "idle-timeout", session.DefaultIdleTimeout, "end a stream whose sender sends nothing for this long (incomplete)")
 	fl.DurationVar(&o.server.StreamWait, "stream-wait", session.DefaultStreamWait, "how long a run waits for all its streams to connect")
 	fl.StringVar(&tokenFile, "token-file", "", "file holding the shared token every sender must prove (16 to 4096 bytes; keep it mode 0600)")
-	fl.Var(&allow, "allow", "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (this host itself always is)")
+	fl.Var(&allow, "allow", "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (the receiver's own health check always is)")
 	fl.IntVar(&o.server.MaxSessions, "max-sessions", session.DefaultMaxSessions, "runs served at once; more are refused as busy")
 	fl.IntVar(&o.server.MaxConns, "max-conns", session.DefaultMaxConns, "connections open at once, from all sources")
 	fl.IntVar(&o.server.MaxConnsPerSource, "max-conns-per-source", session.DefaultMaxConnsPerSource, "connections open at once from one address")
