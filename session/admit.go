@@ -110,6 +110,10 @@ type unproven struct {
 	vouch bool
 }
 
+// busyConns ends the refusal of a connection that found every place
+// taken by connections past their handshake.
+const busyConns = "connections open (--max-conns)"
+
 // errEvicted is the refusal of a connection pushed out, before it had
 // proved anything, by a newer one.
 var errEvicted = errors.New("evicted: the receiver is full of connections that have not finished their handshake")
@@ -139,11 +143,15 @@ func (s *Server) admit(c net.Conn) (release func(), err error) {
 	src := sourceOf(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.perSource[src] >= s.opt.MaxConnsPerSource && !s.evict(&src) {
-		return nil, fmt.Errorf("too many connections from %s: %d open (--max-conns-per-source)", src, s.perSource[src])
-	}
-	if s.conns >= s.opt.MaxConns && !s.evict(nil) {
-		return nil, fmt.Errorf("busy: %d connections open (--max-conns)", s.conns)
+	switch {
+	case s.perSource[src] >= s.opt.MaxConnsPerSource:
+		// The source's own connection that goes makes room in the
+		// total too.
+		if !s.evict(&src) {
+			return nil, fmt.Errorf("too many connections from %s: %d open (--max-conns-per-source)", src, s.perSource[src])
+		}
+	case s.conns >= s.opt.MaxConns && !s.evict(nil):
+		return nil, fmt.Errorf("busy: %d %s", s.conns, busyConns)
 	}
 	s.conns++
 	s.perSource[src]++
@@ -161,13 +169,17 @@ func (s *Server) admit(c net.Conn) (release func(), err error) {
 	}, nil
 }
 
+// maxPeeks bounds the connections evict looks into for data waiting.
+const maxPeeks = 64
+
 // evict pushes out a connection still in its handshake (from src, when
 // set) to make room for a newer one, and reports whether there was one;
 // called under the lock. A connection known to be the health check is
 // never taken. Of the others, it takes the oldest idle one (no hello
 // read, none waiting to be read), from elsewhere before this host's
 // own, which may be the health check before its hello arrives; only
-// when none is idle, the oldest of all. A real sender's hello follows
+// when none is idle (of the maxPeeks oldest looked into), the oldest of
+// all. A real sender's hello follows
 // its connect at once, an idle stranger's never comes: the order is why
 // idle strangers lose, wherever they come from, and no connection is
 // exempt because of its address.
@@ -183,21 +195,23 @@ func (s *Server) evict(src *netip.Prefix) bool {
 	}
 	slices.SortFunc(cands, func(a, b *unproven) int { return a.at.Compare(b.at) })
 	victim := cands[0]
-	best := 3
+	best, peeks := 2, 0
 	for _, u := range cands {
-		rank := 2 // heard from
-		if !u.hello && !waiting(u.c) {
-			rank = 0
-			if u.local {
-				rank = 1
-			}
+		// Ranks: 0 idle from elsewhere, 1 idle from this host, 2 heard
+		// from. Each peek is a system call under the lock: only as many
+		// as can change the choice, and a bounded number of them.
+		if u.hello || u.local && best <= 1 || peeks == maxPeeks {
+			continue
 		}
-		if rank < best {
-			victim, best = u, rank
+		peeks++
+		if waiting(u.c) {
+			continue
 		}
-		if rank == 0 {
+		if !u.local {
+			victim = u
 			break
 		}
+		victim, best = u, 1
 	}
 	victim.evicted = true
 	if victim.stop != nil {

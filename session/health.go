@@ -73,7 +73,7 @@ const checkTries = 5
 // crowded reports a check refused for want of a place among the
 // connections.
 func crowded(why string) bool {
-	return strings.Contains(why, errEvicted.Error()) || strings.Contains(why, "connections open (--max-conns)")
+	return strings.Contains(why, errEvicted.Error()) || strings.Contains(why, busyConns)
 }
 
 // errDial marks a check that could not connect at all: another address
