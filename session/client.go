@@ -507,6 +507,7 @@ func (c *Client) RunRaw(ctx context.Context) (int64, error) {
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
+			defer c.contained(func(v any) { errs[i] = fmt.Errorf("stream %d: %w", i, internalError(v)) })
 			st := newStream(c.opt.Pattern, c.opt.share(i), c.opt.Duration, c.opt.IdleTimeout, limiter)
 			remove := c.live.add(counter{s: st})
 			sent[i], errs[i] = st.Run(ctx, conn)
