@@ -351,7 +351,7 @@ func TestGoroutinePanicsContained(t *testing.T) {
 		}
 	})
 	t.Run("cut", func(t *testing.T) {
-		addr, stop, waitN := serveWatch(t, ServerOptions{MaxDuration: 300 * time.Millisecond})
+		addr, stop, waitN := serveWatch(t, ServerOptions{MaxDuration: time.Second})
 		armPanic(t, "cut")
 		r := client(t, ClientOptions{Addr: addr, Bytes: 1 << 30, Rate: 80e6}).Run(context.Background())
 		if r.Verdict != report.Incomplete {
@@ -360,7 +360,7 @@ func TestGoroutinePanicsContained(t *testing.T) {
 		waitN(1)
 		clean(t, addr)
 		reps := stop()
-		if len(reps) != 2 || reps[0].Verdict != report.Incomplete || !strings.Contains(reps[0].Error, "--max-duration 300ms") {
+		if len(reps) != 2 || reps[0].Verdict != report.Incomplete || !strings.Contains(reps[0].Error, "--max-duration 1s") {
 			t.Fatalf("the run whose cutter panicked: %+v", reps[0])
 		}
 	})
