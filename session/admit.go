@@ -234,44 +234,38 @@ func (s *Server) handshaking(ctx context.Context, c net.Conn) (context.Context, 
 	return ctx, cancel
 }
 
-// heard notes that c sent a valid hello h, and marks it as the health
-// check's, never to be evicted, when h shows the secret.
-func (s *Server) heard(c net.Conn, h wire.Hello) {
+// heard takes c's valid hello h, before anything else is done with it:
+// it refuses a hello with a health check secret that is not this
+// server's, and one from a connection served only if it is the health
+// check (vouch) that is not. The check's connection is marked, never to
+// be evicted.
+func (s *Server) heard(c net.Conn, h wire.Hello) error {
 	check := s.isCheck(h)
+	if h.Check != "" && !check {
+		return errors.New("hello: the health check secret is not this receiver's")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u := s.handshakes[c]; u != nil {
-		u.hello, u.check = true, check
+	u := s.handshakes[c]
+	if u == nil {
+		return nil
 	}
+	if u.vouch && !check {
+		return fmt.Errorf("address %s is not allowed (--allow)", addrOf(c.RemoteAddr()))
+	}
+	u.hello, u.check = true, check
+	return nil
 }
 
 // shookHands marks c through its handshake, passed or failed: from here
-// on it is not evicted. It returns what admit knew of c, and errEvicted
-// if c was evicted.
-func (s *Server) shookHands(c net.Conn) (unproven, error) {
+// on it is not evicted. It returns errEvicted if c was.
+func (s *Server) shookHands(c net.Conn) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.handshakes[c]
 	delete(s.handshakes, c)
-	if h == nil {
-		return unproven{}, nil
-	}
-	if h.evicted {
-		return *h, errEvicted
-	}
-	return *h, nil
-}
-
-// vouch refuses, after its handshake, a connection that is served only
-// if it is the health check (u.vouch) and is not, and any hello with a
-// health check secret that is not this server's.
-func (s *Server) vouch(c net.Conn, u unproven, h wire.Hello) error {
-	check := s.isCheck(h)
-	switch {
-	case h.Check != "" && !check:
-		return errors.New("hello: the health check secret is not this receiver's")
-	case u.vouch && !check:
-		return fmt.Errorf("address %s is not allowed (--allow)", addrOf(c.RemoteAddr()))
+	if h != nil && h.evicted {
+		return errEvicted
 	}
 	return nil
 }

@@ -426,12 +426,8 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	g, err := s.greet(gctx, c, time.Now().Add(s.opt.HandshakeTimeout))
 	stopG()
 	cancel()
-	u, everr := s.shookHands(c)
-	if everr != nil {
+	if everr := s.shookHands(c); everr != nil {
 		err = everr
-	}
-	if err == nil {
-		err = s.vouch(c, u, g.hello)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
