@@ -123,3 +123,30 @@ func TestStreamCancelCutsBlockedWrite(t *testing.T) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }
+
+// panicDeadline is a writer whose SetWriteDeadline has a bug.
+type panicDeadline struct{ wrote chan struct{} }
+
+func (w panicDeadline) Write(b []byte) (int, error) {
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return len(b), nil
+}
+
+func (panicDeadline) SetWriteDeadline(time.Time) error { panic("test: a bug in SetWriteDeadline") }
+
+// TestStreamCancelCutterPanic: a panic in the goroutine that cuts a
+// write short on cancel, where nobody above could recover it, does not
+// end the process: the stream still ends with the context's error.
+func TestStreamCancelCutterPanic(t *testing.T) {
+	p, _ := pattern.Parse("zeros", 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := panicDeadline{wrote: make(chan struct{}, 1)}
+	go func() { <-w.wrote; cancel() }()
+	s := &Stream{Pattern: p, Bytes: -1}
+	if _, err := s.Run(ctx, w); err != context.Canceled {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
