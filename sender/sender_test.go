@@ -124,18 +124,27 @@ func TestStreamCancelCutsBlockedWrite(t *testing.T) {
 	}
 }
 
-// panicDeadline is a writer whose SetWriteDeadline has a bug.
-type panicDeadline struct{ wrote chan struct{} }
+// panicDeadline is a writer whose SetWriteDeadline has a bug. After its
+// first write, it blocks until SetWriteDeadline has been called: the
+// cutter runs before the stream can end.
+type panicDeadline struct {
+	wrote chan struct{}
+	cut   chan struct{}
+}
 
 func (w panicDeadline) Write(b []byte) (int, error) {
 	select {
 	case w.wrote <- struct{}{}:
 	default:
+		<-w.cut
 	}
 	return len(b), nil
 }
 
-func (panicDeadline) SetWriteDeadline(time.Time) error { panic("test: a bug in SetWriteDeadline") }
+func (w panicDeadline) SetWriteDeadline(time.Time) error {
+	close(w.cut)
+	panic("test: a bug in SetWriteDeadline")
+}
 
 // TestStreamCancelCutterPanic: a panic in the goroutine that cuts a
 // write short on cancel, where nobody above could recover it, does not
@@ -143,7 +152,7 @@ func (panicDeadline) SetWriteDeadline(time.Time) error { panic("test: a bug in S
 func TestStreamCancelCutterPanic(t *testing.T) {
 	p, _ := pattern.Parse("zeros", 0)
 	ctx, cancel := context.WithCancel(context.Background())
-	w := panicDeadline{wrote: make(chan struct{}, 1)}
+	w := panicDeadline{wrote: make(chan struct{}, 1), cut: make(chan struct{})}
 	go func() { <-w.wrote; cancel() }()
 	s := &Stream{Pattern: p, Bytes: -1}
 	if _, err := s.Run(ctx, w); err != context.Canceled {
