@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -51,6 +52,10 @@ type ClientOptions struct {
 	Token []byte
 	// RunID, when set (16 hex digits), names the run; else it is random.
 	RunID string
+	// check is the health check's secret, sent in every hello of a run
+	// that a Server runs to itself; log gets the stacks of its panics.
+	check string
+	log   *slog.Logger
 }
 
 // Client runs one run against a receiver.
@@ -68,10 +73,14 @@ func NewClient(opt ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("streams must be between 1 and %d", wire.MaxStreams/2)
 	case opt.Bytes < 0:
 		return nil, errors.New("bytes must not be negative")
+	case opt.Bytes > wire.MaxBytes:
+		return nil, fmt.Errorf("bytes must be at most %d (1 PiB)", int64(wire.MaxBytes))
 	case opt.Bytes == 0 && (opt.Duration <= 0 || opt.Duration > wire.MaxDuration):
 		return nil, fmt.Errorf("duration must be between 1ns and %v", wire.MaxDuration)
 	case opt.Rate < 0:
 		return nil, errors.New("rate must not be negative")
+	case opt.Rate > wire.MaxRate:
+		return nil, fmt.Errorf("rate must be at most %d bit/s", int64(wire.MaxRate))
 	case opt.Raw && opt.Bidir:
 		return nil, errors.New("--bidir needs the protocol: a raw receiver sends nothing back")
 	case opt.Raw && opt.Token != nil:
@@ -159,7 +168,7 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		hellos[i] = wire.Hello{
 			RunID: id, Stream: i, Streams: len(hellos), Direction: dir,
 			Pattern: o.Pattern.String(), Seed: o.Seed, Bytes: o.share(i), Rate: o.Rate,
-			Version: o.Version, Nonce: wire.NewNonce(), Progress: dir == wire.Forward,
+			Version: o.Version, Nonce: wire.NewNonce(), Progress: dir == wire.Forward, Check: o.check,
 		}
 		if o.Bytes == 0 {
 			hellos[i].Duration = o.Duration
@@ -189,6 +198,8 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 			// and this ends without anyone to take its answer.
 			shakes[i] = make(chan shake, 1)
 			go func() {
+				defer c.contained(func(v any) { shakes[i] <- shake{err: internalError(v)} })
+				hook("client-handshake")
 				reply, sl, err := c.handshake(conn, frames[i], c.opt.HandshakeTimeout)
 				shakes[i] <- shake{reply, sl, err}
 			}()
@@ -226,8 +237,14 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 	sendCtx, stopSending := context.WithCancelCause(context.Background())
 	runDone := make(chan struct{})
 	aborted := make(chan struct{})
+	var broke error // the watcher's own failure, read once it has ended
 	go func() {
 		defer close(aborted)
+		defer c.contained(func(v any) {
+			broke = internalError(v)
+			stopSending(broke)
+		})
+		hook("client-abort")
 		select {
 		case <-ctx.Done():
 			reason := context.Cause(ctx).Error()
@@ -246,6 +263,11 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer c.contained(func(v any) {
+				conns[i].Close()
+				outs[i] = outcome{rep: streamReport(hellos[i], string(hellos[i].Direction), internalError(v))}
+			})
+			hook("client-stream")
 			outs[i] = c.stream(sendCtx, conns[i], hellos[i], <-shakes[i], limiter, host)
 		}()
 	}
@@ -265,6 +287,10 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 	m := c.complete(report.Merge(parts), id, conns[0], host, peer)
 	if ctx.Err() != nil {
 		m.Error = joinText("interrupted: "+context.Cause(ctx).Error(), m.Error)
+		m.SetVerdict()
+	}
+	if broke != nil {
+		m.Error = joinText(broke.Error(), m.Error)
 		m.SetVerdict()
 	}
 	return m, true
@@ -293,6 +319,22 @@ func (c *Client) complete(m report.Report, id string, conn net.Conn, host *hosti
 	m.Hosts.Peer = peer
 	return m
 }
+
+// contained is deferred first in each goroutine a run starts: a panic
+// there ends (ended) what the goroutine served, with an error the run's
+// report shows (logged with its stack when the client has a logger),
+// and not the process.
+func (c *Client) contained(ended func(v any)) {
+	if v := recover(); v != nil {
+		if c.opt.log != nil {
+			logPanic(c.opt.log, "internal error in a run's goroutine", v)
+		}
+		ended(v)
+	}
+}
+
+// internalError is a recovered panic v as a stream's or a run's error.
+func internalError(v any) error { return fmt.Errorf("sender internal error: %v", v) }
 
 func runID() string {
 	var b [8]byte
@@ -349,6 +391,7 @@ func (c *Client) control(h wire.Hello, wait time.Duration) error {
 	defer conn.Close()
 	h.Version = c.opt.Version
 	h.Nonce = wire.NewNonce()
+	h.Check = c.opt.check
 	b, err := wire.EncodeHello(h)
 	if err == nil {
 		err = writeFrame(conn, b, wait)
@@ -494,6 +537,7 @@ func (c *Client) RunRaw(ctx context.Context) (int64, error) {
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
+			defer c.contained(func(v any) { errs[i] = fmt.Errorf("stream %d: %w", i, internalError(v)) })
 			st := newStream(c.opt.Pattern, c.opt.share(i), c.opt.Duration, c.opt.IdleTimeout, limiter)
 			remove := c.live.add(counter{s: st})
 			sent[i], errs[i] = st.Run(ctx, conn)

@@ -40,6 +40,9 @@ func (s *Server) greet(ctx context.Context, c net.Conn, deadline time.Time) (gre
 	if g.hello, err = wire.DecodeHello(p); err != nil {
 		return g, err
 	}
+	if err := s.heard(c, g.hello); err != nil {
+		return g, err
+	}
 	g.nonce = wire.NewNonce()
 	ch := wire.Challenge{Nonce: g.nonce, Auth: wire.AuthNone}
 	if s.opt.Token != nil {

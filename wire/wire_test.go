@@ -869,8 +869,8 @@ func TestHelloValidate(t *testing.T) {
 			h.Direction, h.Stream, h.Streams, h.Bytes, h.Duration, h.Rate = wire.Reverse, 3, 4, 0, 10*time.Second, 1e9
 		}, ""},
 		{"abort only run id and nonce", func(h *wire.Hello) { *h = wire.Hello{RunID: runID, Direction: wire.Abort, Nonce: nonce} }, ""},
-		{"abort ignores bad fields", func(h *wire.Hello) {
-			*h = wire.Hello{RunID: "ABCDEF0123456789", Direction: wire.Abort, Streams: -1, Stream: 500, Seed: math.MaxUint64, Bytes: -1, Pattern: "sine", Facts: json.RawMessage(`[1]`), Reason: "interrupted", Nonce: nonce}
+		{"abort ignores plan fields", func(h *wire.Hello) {
+			*h = wire.Hello{RunID: "ABCDEF0123456789", Direction: wire.Abort, Pattern: "sine", Facts: json.RawMessage(`[1]`), Reason: "interrupted", Nonce: nonce}
 		}, ""},
 		{"finish", func(h *wire.Hello) {
 			*h = wire.Hello{RunID: runID, Direction: wire.Finish, Stream: 127, Bytes: 1 << 40, Nonce: nonce}
@@ -903,16 +903,16 @@ func TestHelloValidate(t *testing.T) {
 		{"negative streams", func(h *wire.Hello) { h.Streams = -1 }, "hello: -1 streams, want 1 to 128"},
 		{"stream == streams", func(h *wire.Hello) { h.Stream, h.Streams = 4, 4 }, "hello: stream 4 of 4"},
 		{"stream > streams", func(h *wire.Hello) { h.Stream, h.Streams = 9, 4 }, "hello: stream 9 of 4"},
-		{"stream -1", func(h *wire.Hello) { h.Stream, h.Streams = -1, 4 }, "hello: stream -1 of 4"},
+		{"stream -1", func(h *wire.Hello) { h.Stream, h.Streams = -1, 4 }, "hello: stream -1 out of range (0 to 127)"},
 		{"seed over max", func(h *wire.Hello) { h.Seed = pattern.MaxSeed + 1 }, "hello: seed 9007199254740992 out of range"},
 		{"seed max uint64", func(h *wire.Hello) { h.Seed = math.MaxUint64 }, "hello: seed 18446744073709551615 out of range"},
-		{"negative bytes", func(h *wire.Hello) { h.Bytes = -1 }, "hello: negative size -1"},
+		{"negative bytes", func(h *wire.Hello) { h.Bytes = -1 }, "hello: size -1 out of range (0 to 1125899906842624)"},
 		{"negative duration", func(h *wire.Hello) { h.Duration = -1 }, "hello: duration -1ns out of range (0 to 168h0m0s)"},
 		{"duration over max", func(h *wire.Hello) { h.Bytes, h.Duration = 0, wire.MaxDuration+1 }, "hello: duration 168h0m0.000000001s out of range (0 to 168h0m0s)"},
 		{"neither", func(h *wire.Hello) { h.Bytes, h.Duration = 0, 0 }, "hello: neither a size nor a duration"},
-		{"negative rate", func(h *wire.Hello) { h.Rate = -1 }, "hello: rate -1 bit/s, want 0 (none) or at least 8000"},
-		{"tiny rate", func(h *wire.Hello) { h.Rate = 1 }, "hello: rate 1 bit/s, want 0 (none) or at least 8000"},
-		{"finish of a stream out of range", func(h *wire.Hello) { h.Direction = wire.Finish; h.Stream = 128 }, "hello: finish of stream 128"},
+		{"negative rate", func(h *wire.Hello) { h.Rate = -1 }, "hello: rate -1 bit/s, want 0 (none) or 8000 to 1000000000000000"},
+		{"tiny rate", func(h *wire.Hello) { h.Rate = 1 }, "hello: rate 1 bit/s, want 0 (none) or 8000 to 1000000000000000"},
+		{"finish of a stream out of range", func(h *wire.Hello) { h.Direction = wire.Finish; h.Stream = 128 }, "hello: stream 128 out of range (0 to 127)"},
 		{"unknown pattern", func(h *wire.Hello) { h.Pattern = "sine" }, `hello: unknown pattern "sine"`},
 		{"empty pattern", func(h *wire.Hello) { h.Pattern = "" }, `hello: unknown pattern ""`},
 		{"bad hex pattern", func(h *wire.Hello) { h.Pattern = "hex:xyz" }, `hello: pattern "hex:xyz"`},

@@ -59,6 +59,13 @@ func startProgress(w io.Writer, planned int64, span time.Duration, read func() s
 
 func (p *progress) loop() {
 	defer p.wg.Done()
+	defer func() {
+		// Progress is a courtesy: a bug in it stops the display, not the
+		// process.
+		if v := recover(); v != nil {
+			fmt.Fprintf(p.w, "zerocheck: progress display stopped: internal error: %v\n", v)
+		}
+	}()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

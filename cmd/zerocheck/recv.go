@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -138,7 +139,7 @@ With --raw there is no protocol: any plain stream is verified against
 	durationVarP(fl, &o.server.IdleTimeout, "idle-timeout", "", session.DefaultIdleTimeout, "end a stream whose sender sends nothing for this long (incomplete)")
 	durationVarP(fl, &o.server.StreamWait, "stream-wait", "", session.DefaultStreamWait, "how long a run waits for all its streams to connect")
 	fl.StringVar(&tokenFile, "token-file", "", "file holding the shared token every sender must prove (16 to 4096 bytes; keep it mode 0600)")
-	fl.Var(&allow, "allow", "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (this host itself always is)")
+	fl.Var(&allow, "allow", "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (the receiver's own health check always is)")
 	fl.IntVar(&o.server.MaxSessions, "max-sessions", session.DefaultMaxSessions, "runs served at once; more are refused as busy")
 	fl.IntVar(&o.server.MaxConns, "max-conns", session.DefaultMaxConns, "connections open at once, from all sources")
 	fl.IntVar(&o.server.MaxConnsPerSource, "max-conns-per-source", session.DefaultMaxConnsPerSource, "connections open at once from one address")
@@ -270,6 +271,14 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute, IdleTimeout: time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go func() {
+			// net/http recovers a handler's panic; one in Serve itself
+			// fails the endpoint (exit 3), not the process (Go's exit 2).
+			defer func() {
+				if v := recover(); v != nil {
+					log.Error("internal error in the health endpoint", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+					fail(fmt.Errorf("health endpoint on %s: internal error: %v", hl.Addr(), v))
+				}
+			}()
 			if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 				fail(fmt.Errorf("health endpoint on %s failed: %w", hl.Addr(), err))
 			}
