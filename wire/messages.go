@@ -225,14 +225,8 @@ func EncodeResultMax(r report.Report, max int) ([]byte, error) {
 	return encodeMax(TypeResult, r, max)
 }
 
-// DecodeResult parses and checks a stream's report.
+// DecodeResult parses and checks a stream's report, keeping what
+// DecodeResultWithin keeps under the widest limits.
 func DecodeResult(payload []byte) (report.Report, error) {
-	var r report.Report
-	if err := strict(payload, &r); err != nil {
-		return report.Report{}, fmt.Errorf("result: %w", err)
-	}
-	if err := r.Check(); err != nil {
-		return report.Report{}, fmt.Errorf("result: %w", err)
-	}
-	return r, nil
+	return DecodeResultWithin(payload, ResultLimits{})
 }
