@@ -51,12 +51,17 @@ type ClientOptions struct {
 	Token []byte
 	// RunID, when set (16 hex digits), names the run; else it is random.
 	RunID string
+	// ResultMemory bounds the memory that the receiver's results take
+	// at once (nil: the process's, DefaultResultMemory).
+	ResultMemory *ResultMemory
 }
 
 // Client runs one run against a receiver.
 type Client struct {
 	opt  ClientOptions
 	live tracker
+	// held is what the run's results retain of the result memory.
+	held holding
 }
 
 // NewClient checks opt and fills its defaults.
@@ -142,6 +147,7 @@ func (c *Client) Run(ctx context.Context) report.Report {
 
 // run is Run, and also says whether every connection was made.
 func (c *Client) run(ctx context.Context) (report.Report, bool) {
+	defer c.held.release()
 	o := c.opt
 	id := cmp.Or(o.RunID, runID())
 	hellos := make([]wire.Hello, o.total())
@@ -399,7 +405,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 		// The receiver may have stopped and said why in a result before
 		// it closed: take its findings if they are there.
 		closeWrite(conn)
-		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult)
+		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult, c.opt.ResultMemory, &c.held)
 		out.rep.Error = joinText(fmt.Sprintf("sending after %d bytes: %v", n, err), out.rep.Error)
 		out.rep.SetVerdict()
 		return out
@@ -425,7 +431,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 	}
 	// An interrupt does not cut this read short: the receiver's findings
 	// are what the interrupted run's report is for.
-	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult)
+	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult, c.opt.ResultMemory, &c.held)
 	if out.rep.Hosts.Local != nil {
 		// The receiver's facts as the stream ended: with counter deltas.
 		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
