@@ -17,8 +17,8 @@ import (
 // Bounds of --max-result-memory.
 const (
 	DefaultResultMemory = 64 << 20
-	// MinResultMemory leaves room to decode a result of 3 MiB, at the
-	// default --max-regions.
+	// MinResultMemory leaves room to decode a receiver's largest result
+	// (maxPeerResult) at the default --max-regions.
 	MinResultMemory = 16 << 20
 	MaxResultMemory = 1 << 40
 )
@@ -29,9 +29,10 @@ const (
 // (wire.DecodeCost, and its payload) once its header gives its length
 // and before a byte of its payload is read, waiting its turn while other
 // results decode, and gives it back once decoded. What the decoded
-// reports keep of their captured bytes until their run is reported is
-// held against it too, up to a quarter of it; past that their captures
-// are dropped (the regions stay, marked truncated).
+// reports keep until their run is reported (their regions, with their
+// captured bytes) is held against it too, up to an eighth of it; past
+// that a report's captures are dropped (its regions marked truncated),
+// and then its regions' details (their counts stay exact).
 type ResultMemory struct {
 	size int64
 	mu   sync.Mutex
@@ -69,7 +70,7 @@ func orProcess(m *ResultMemory) *ResultMemory {
 // captures, which only go when their run is reported.
 func (m *ResultMemory) decodable() int64 { return m.size - m.retainable() }
 
-func (m *ResultMemory) retainable() int64 { return m.size / 4 }
+func (m *ResultMemory) retainable() int64 { return m.size / 8 }
 
 // resultCost is what reading and decoding a result frame of n bytes may
 // hold at once: the payload and what decoding it allocates.
@@ -120,20 +121,22 @@ func (m *ResultMemory) acquire(ctx context.Context, n int64) error {
 	return context.Cause(ctx)
 }
 
-// settle gives back cost bytes taken by acquire, keeping keep of them
-// as retained captures if the retained share has room; it reports
-// whether it kept them.
-func (m *ResultMemory) settle(cost, keep int64) bool {
+// settle gives back cost bytes taken by acquire and retains the first
+// of keeps that fits the retained share; it returns that one's index,
+// or -1 when none fits.
+func (m *ResultMemory) settle(cost int64, keeps ...int64) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.used -= cost
-	kept := keep > 0 && m.retained+keep <= m.retainable()
-	if kept {
-		m.used += keep
-		m.retained += keep
+	defer m.wakeLocked()
+	for i, n := range keeps {
+		if m.retained+n <= m.retainable() {
+			m.used += n
+			m.retained += n
+			return i
+		}
 	}
-	m.wakeLocked()
-	return kept
+	return -1
 }
 
 // unretain gives back n bytes of retained captures.
@@ -176,9 +179,10 @@ func (h *holding) release() {
 
 // readResult reads and decodes the verifying end's result frame under
 // the memory budget m (nil: the process's): see result for the other
-// arguments. The captured bytes the report keeps are held by held until
-// its release; when they do not fit, they are dropped and the regions
-// marked truncated.
+// arguments. What the report keeps (its regions and their captured
+// bytes) is held by held until its release; when that does not fit, the
+// captures are dropped and the regions marked truncated, and if that is
+// not enough, the regions' details (their counts stay).
 func readResult(c net.Conn, wait time.Duration, gaps context.Context, max, maxRegions int, sl seal, role string, m *ResultMemory, held *holding) (report.Report, error) {
 	m = orProcess(m)
 	var cost int64
@@ -216,27 +220,37 @@ func readResult(c net.Conn, wait time.Duration, gaps context.Context, max, maxRe
 		rep, err = wire.DecodeResultWithin(p, wire.ResultLimits{MaxRegions: maxRegions, MaxCapture: resultCapture})
 	}
 	p = nil
-	keep := int64(0)
-	if err == nil {
-		for _, g := range rep.Regions {
-			keep += int64(len(g.Expected) + len(g.Actual))
-		}
+	var captures, details int64
+	for _, g := range rep.Regions {
+		captures += int64(len(g.Expected) + len(g.Actual))
+		details += regionSize
 	}
+	details += int64(len(rep.RepeatedBlocks)) * regionSize
 	if cost > 0 {
-		if m.settle(cost, keep) {
-			held.mu.Lock()
-			held.m = m
-			held.n += keep
-			held.mu.Unlock()
-		} else {
+		kept := int64(0)
+		switch m.settle(cost, captures+details, details) {
+		case 0:
+			kept = captures + details
+		case 1:
+			kept = details
 			dropCaptures(&rep)
+		default:
+			rep.Regions, rep.RepeatedBlocks = []report.Region{}, []report.RepeatedBlock{}
 		}
+		held.mu.Lock()
+		held.m = m
+		held.n += kept
+		held.mu.Unlock()
 	}
 	return rep, err
 }
 
 // errNoResultMemory is the cause of a wait for memory that timed out.
 var errNoResultMemory = errors.New("no result memory")
+
+// regionSize is what a detailed region (or repeated block) of a result
+// holds besides its captured bytes: its struct and kind.
+const regionSize = 256
 
 // resultCapture is what a result keeps of each region's captured bytes:
 // what this end's own verifier keeps, and the line on each side.

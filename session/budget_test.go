@@ -51,7 +51,7 @@ func TestResultMemoryTurns(t *testing.T) {
 		t.Fatalf("%d waiting after a wait ended, want 2", n)
 	}
 
-	m.settle(12<<20, 0)
+	m.settle(12 << 20)
 	for _, c := range []chan error{large, small} {
 		if err := <-c; err != nil {
 			t.Fatal(err)
@@ -63,34 +63,40 @@ func TestResultMemoryTurns(t *testing.T) {
 	// Too much for the whole: refused at once by readResult, never
 	// queued (see TestServerResultOverMemory); here, what a release
 	// gives back.
-	m.settle(8<<20, 0)
-	m.settle(1<<20, 0)
+	m.settle(8 << 20)
+	m.settle(1 << 20)
 	if m.used != 0 || m.waiting() != 0 {
 		t.Fatalf("used %d, %d waiting; want nothing", m.used, m.waiting())
 	}
 }
 
-// TestResultMemoryRetains: captures kept past their decoding take at
-// most a quarter of the memory; beyond it they are not kept, and a
-// run's release gives back what its results retained.
+// TestResultMemoryRetains: what results keep past their decoding takes
+// at most an eighth of the memory: the first choice that fits is kept
+// (a report with its captures, else without), none when none fits; and
+// a run's release gives back what its results retained.
 func TestResultMemoryRetains(t *testing.T) {
 	m, _ := NewResultMemory(16 << 20)
 	ctx := context.Background()
 	var h holding
-	for i, want := range []bool{true, true, false} {
+	for i, want := range []int{0, 1, -1} {
 		if err := m.acquire(ctx, 8<<20); err != nil {
 			t.Fatal(err)
 		}
-		kept := m.settle(8<<20, 2<<20)
-		if kept != want {
-			t.Fatalf("settle %d kept %v, want %v", i, kept, want)
+		full, details := int64(1536<<10), int64(512<<10)
+		got := m.settle(8<<20, full, details)
+		if got != want {
+			t.Fatalf("settle %d kept choice %d, want %d", i, got, want)
 		}
-		if kept {
-			h.m, h.n = m, h.n+2<<20
+		h.m = m
+		switch got {
+		case 0:
+			h.n += full
+		case 1:
+			h.n += details
 		}
 	}
-	if m.used != 4<<20 || m.retained != 4<<20 {
-		t.Fatalf("used %d, retained %d; want 4 MiB", m.used, m.retained)
+	if m.used != 2<<20 || m.retained != 2<<20 {
+		t.Fatalf("used %d, retained %d; want 2 MiB", m.used, m.retained)
 	}
 	h.release()
 	if m.used != 0 || m.retained != 0 {
@@ -127,7 +133,9 @@ func TestResultMemoryLimits(t *testing.T) {
 // frame that claims more before reading it, and the stream's report
 // says why.
 func TestServerResultOverMemory(t *testing.T) {
-	mem, _ := NewResultMemory(MinResultMemory)
+	// Smaller than --max-result-memory may be, to fit less than the
+	// 4 MiB a receiver takes at most.
+	mem := &ResultMemory{size: MinResultMemory / 2}
 	addr, stop := serve(t, ServerOptions{ResultMemory: mem, Once: true})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
