@@ -350,6 +350,25 @@ func TestSenderMemoryFromResults(t *testing.T) {
 	}
 }
 
+// TestMaxResultMemoryFlag: --max-result-memory takes a size with units
+// on recv and send; out of its range it is a usage error (exit 2) that
+// names the range.
+func TestMaxResultMemoryFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"recv", "--max-result-memory", "8MiB"}, "zerocheck: --max-result-memory 8 MiB: want 16 MiB to 1 TiB"},
+		{[]string{"send", "127.0.0.1:1", "--max-result-memory", "2TiB"}, "zerocheck: --max-result-memory 2 TiB: want 16 MiB to 1 TiB"},
+		{[]string{"send", "127.0.0.1:1", "--max-result-memory", "lots"}, `invalid argument "lots" for "--max-result-memory" flag`},
+	} {
+		code, _, stderr := inproc(t, nil, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.err) {
+			t.Errorf("%v: exit %d, %q; want exit 2, %q", c.args, code, stderr, c.err)
+		}
+	}
+}
+
 // hostileReceiver answers one connection of a sender as a receiver
 // would, but with frame for a result.
 func hostileReceiver(t *testing.T, c net.Conn, frame resultFrame) {
