@@ -162,9 +162,23 @@ func (m *ResultMemory) wakeLocked() {
 // holding is what one run's results retain of a ResultMemory until the
 // run is reported; the zero value holds nothing.
 type holding struct {
-	mu sync.Mutex
-	m  *ResultMemory
-	n  int64
+	mu       sync.Mutex
+	m        *ResultMemory
+	n        int64
+	released bool
+}
+
+// add records n bytes retained of m; after release, they are given back
+// at once: nothing would give them back later.
+func (h *holding) add(m *ResultMemory, n int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.released {
+		m.unretain(n)
+		return
+	}
+	h.m = m
+	h.n += n
 }
 
 // release gives back all that the run's results retain.
@@ -174,7 +188,7 @@ func (h *holding) release() {
 	if h.m != nil && h.n > 0 {
 		h.m.unretain(h.n)
 	}
-	h.n = 0
+	h.n, h.released = 0, true
 }
 
 // readResult reads and decodes the verifying end's result frame under
@@ -237,10 +251,7 @@ func readResult(c net.Conn, wait time.Duration, gaps context.Context, max, maxRe
 		default:
 			rep.Regions, rep.RepeatedBlocks = []report.Region{}, []report.RepeatedBlock{}
 		}
-		held.mu.Lock()
-		held.m = m
-		held.n += kept
-		held.mu.Unlock()
+		held.add(m, kept)
 	}
 	return rep, err
 }

@@ -78,21 +78,20 @@ func TestResultMemoryRetains(t *testing.T) {
 	m, _ := NewResultMemory(16 << 20)
 	ctx := context.Background()
 	var h holding
+	full, details := int64(1536<<10), int64(512<<10)
 	for i, want := range []int{0, 1, -1} {
 		if err := m.acquire(ctx, 8<<20); err != nil {
 			t.Fatal(err)
 		}
-		full, details := int64(1536<<10), int64(512<<10)
 		got := m.settle(8<<20, full, details)
 		if got != want {
 			t.Fatalf("settle %d kept choice %d, want %d", i, got, want)
 		}
-		h.m = m
 		switch got {
 		case 0:
-			h.n += full
+			h.add(m, full)
 		case 1:
-			h.n += details
+			h.add(m, details)
 		}
 	}
 	if m.used != 2<<20 || m.retained != 2<<20 {
@@ -101,6 +100,15 @@ func TestResultMemoryRetains(t *testing.T) {
 	h.release()
 	if m.used != 0 || m.retained != 0 {
 		t.Fatalf("after release: used %d, retained %d", m.used, m.retained)
+	}
+	// A result that comes after its run was reported keeps nothing.
+	m.acquire(ctx, 8<<20)
+	if m.settle(8<<20, full) != 0 {
+		t.Fatal("nothing retained, yet no room")
+	}
+	h.add(m, full)
+	if m.used != 0 || m.retained != 0 {
+		t.Fatalf("after a late result: used %d, retained %d", m.used, m.retained)
 	}
 }
 
@@ -174,5 +182,69 @@ func TestServerResultOverMemory(t *testing.T) {
 	if len(reps) != 1 || reps[0].Verdict != report.Incomplete ||
 		!strings.Contains(reps[0].Error, "result frame claims "+strconv.Itoa(want+1)+" bytes: frame too large (this end takes "+strconv.Itoa(want)+")") {
 		t.Fatalf("reports: %+v", reps)
+	}
+}
+
+// TestServerResultsShrinkPastMemory: what a run's results keep until it
+// is reported takes at most an eighth of the result memory (2 MiB of 16
+// MiB here): a first result keeps its regions with their captures (1.9
+// MiB), a second then keeps its regions but not their captures (marked
+// truncated), and a third, of 1000 regions, keeps no region; the counts
+// stay exact, and the report gives all back.
+func TestServerResultsShrinkPastMemory(t *testing.T) {
+	mem, _ := NewResultMemory(MinResultMemory)
+	addr, stop := serve(t, ServerOptions{ResultMemory: mem, Once: true})
+	regions := []int{230, 230, 1000}
+	const capture = 4096
+	var conns []net.Conn
+	for i := range regions {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		h := wire.Hello{RunID: "00000000000000e2", Stream: i, Streams: len(regions), Direction: wire.Reverse, Pattern: "zeros", Bytes: 1 << 20}
+		if err := handshake(t, c, h); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		if n, err := io.Copy(io.Discard, c); n != 1<<20 || err != nil {
+			t.Fatalf("stream %d: %d bytes, %v", i, n, err)
+		}
+		n := regions[i]
+		rep := report.Report{Schema: report.Schema, Verdict: report.Corrupt, Pattern: "zeros", BytesVerified: 1 << 20,
+			CorruptBytes: 16 * int64(n), RegionCount: int64(n), Streams: []report.Stream{{Stream: i, Direction: report.Reverse}}}
+		for j := range n {
+			rep.Regions = append(rep.Regions, report.Region{Index: j + 1, Offset: int64(j) * 32, Length: 16, CorruptBytes: 16,
+				Kind: report.KindZeroed, DataOffset: int64(j) * 32, Expected: make(report.Hex, capture), Actual: make(report.Hex, capture)})
+		}
+		b, err := wire.EncodeResultMax(rep, maxPeerResult)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(b)
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c) // until the receiver is done with it
+	}
+	reps := stop()
+	if len(reps) != 1 {
+		t.Fatalf("%d reports", len(reps))
+	}
+	r := reps[0]
+	if r.Verdict != report.Corrupt || r.RegionCount != 1460 || len(r.Regions) != 460 {
+		t.Fatalf("report: %s, %d regions, %d detailed; want corrupt, 1460, 460", r.Verdict, r.RegionCount, len(r.Regions))
+	}
+	for _, g := range r.Regions {
+		want := g.Stream == 1
+		if g.Stream == 2 || g.Truncated != want || len(g.Actual) != map[bool]int{false: capture, true: 0}[want] {
+			t.Fatalf("region %d of stream %d: truncated %v with %d bytes captured", g.Index, g.Stream, g.Truncated, len(g.Actual))
+		}
+	}
+	mem.mu.Lock()
+	defer mem.mu.Unlock()
+	if mem.used != 0 || mem.retained != 0 {
+		t.Errorf("after the report: %d bytes used, %d retained", mem.used, mem.retained)
 	}
 }
