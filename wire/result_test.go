@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -144,5 +145,61 @@ func TestDecodeResultWithin(t *testing.T) {
 		if r, err := wire.DecodeResultWithin(q, wire.ResultLimits{}); err != nil || r.Hosts.Local != nil {
 			t.Errorf("facts %s: kept %v (%v); want dropped", name, r.Hosts.Local != nil, err)
 		}
+	}
+}
+
+// FuzzDecodeResultWithin: under limits, a result never keeps more than
+// they allow, and a result accepted whole is accepted under limits too,
+// with the same counts and the first of its regions, captures cut.
+func FuzzDecodeResultWithin(f *testing.F) {
+	sample, _ := json.Marshal(sampleReport())
+	f.Add(sample)
+	for _, p := range hostileResults(4 << 10) {
+		f.Add(p)
+	}
+	lim := wire.ResultLimits{MaxRegions: 1, MaxCapture: 16}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		r, err := wire.DecodeResultWithin(payload, lim)
+		if err == nil {
+			if len(r.Regions) > 1 || len(r.RepeatedBlocks) > 1 || r.Hosts.Peer != nil {
+				t.Fatalf("%d regions, %d blocks, peer facts %v: over the limits", len(r.Regions), len(r.RepeatedBlocks), r.Hosts.Peer != nil)
+			}
+			for _, g := range r.Regions {
+				if len(g.Expected) > 16 || len(g.Actual) > 16 {
+					t.Fatalf("captures of %d and %d bytes kept", len(g.Expected), len(g.Actual))
+				}
+			}
+		}
+		whole, werr := wire.DecodeResult(payload)
+		if werr != nil {
+			return
+		}
+		if err != nil {
+			t.Fatalf("accepted whole, refused under limits: %v", err)
+		}
+		if r.RegionCount != whole.RegionCount || r.CorruptBytes != whole.CorruptBytes || r.Verdict != whole.Verdict {
+			t.Fatalf("counts differ under limits: %+v, whole %+v", r, whole)
+		}
+		if len(whole.Regions) > 0 {
+			g, w := r.Regions[0], whole.Regions[0]
+			if g.Offset != w.Offset || g.Length != w.Length || !bytes.Equal(g.Actual, w.Actual[:min(16, len(w.Actual))]) ||
+				g.Truncated != (w.Truncated || len(w.Actual) > 16) {
+				t.Fatalf("first region under limits %+v, whole %+v", g, w)
+			}
+		}
+	})
+}
+
+// BenchmarkDecodeResultWithin decodes each hostile shape of 4 MiB under
+// a receiver's limits: bytes and allocations per result.
+func BenchmarkDecodeResultWithin(b *testing.B) {
+	for name, p := range hostileResults(4 << 20) {
+		b.Run(strings.ReplaceAll(name, " ", "_"), func(b *testing.B) {
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			for b.Loop() {
+				wire.DecodeResultWithin(p, wire.ResultLimits{MaxRegions: 1000, MaxCapture: 4096 + 32})
+			}
+		})
 	}
 }
