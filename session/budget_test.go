@@ -248,3 +248,47 @@ func TestServerResultsShrinkPastMemory(t *testing.T) {
 		t.Errorf("after the report: %d bytes used, %d retained", mem.used, mem.retained)
 	}
 }
+
+// TestHelloResultMax: a sender asks in its hellos for results no larger
+// than its result memory takes, and a receiver shrinks its result to fit
+// (captured bytes first, then region details) rather than have it
+// refused: the verdict and the counts survive.
+func TestHelloResultMax(t *testing.T) {
+	mem, _ := NewResultMemory(MinResultMemory)
+	for _, c := range []struct {
+		mem  *ResultMemory
+		want int
+	}{{nil, processResultMemory.maxResult(wire.MaxResult, 1000)}, {mem, mem.maxResult(wire.MaxResult, 1000)}} {
+		cl := client(t, ClientOptions{Addr: "127.0.0.1:1", Bytes: 1, ResultMemory: c.mem})
+		if got := cl.resultMax(); got != c.want || got >= wire.MaxResult || got < maxPeerResult {
+			t.Errorf("result memory %v: hellos ask for results of %d bytes, want %d", c.mem, got, c.want)
+		}
+	}
+
+	addr, stop := serve(t, ServerOptions{Once: true})
+	defer stop()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := wire.Hello{RunID: "00000000000000e3", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 1 << 20, ResultMax: wire.MinResultMax}
+	if err := handshake(t, c, h); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 1<<20)
+	for i := 0; i < len(data); i += 64 {
+		data[i] = 0xff // 16384 regions of one byte
+	}
+	c.Write(data)
+	c.(*net.TCPConn).CloseWrite()
+	_, p, err := wire.ReadFrame(c, wire.TypeResult)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := wire.DecodeResult(p)
+	if err != nil || len(p) > wire.MinResultMax || r.Verdict != report.Corrupt || r.RegionCount != 16384 || r.CorruptBytes != 16384 || len(r.Regions) != 0 {
+		t.Fatalf("result of %d bytes: %s, %d regions (%d detailed), %d corrupt bytes (%v); want at most %d bytes, corrupt, 16384 regions",
+			len(p), r.Verdict, r.RegionCount, len(r.Regions), r.CorruptBytes, err, wire.MinResultMax)
+	}
+}

@@ -160,7 +160,7 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		hellos[i] = wire.Hello{
 			RunID: id, Stream: i, Streams: len(hellos), Direction: dir,
 			Pattern: o.Pattern.String(), Seed: o.Seed, Bytes: o.share(i), Rate: o.Rate,
-			Version: o.Version, Nonce: wire.NewNonce(),
+			Version: o.Version, Nonce: wire.NewNonce(), ResultMax: c.resultMax(),
 		}
 		if o.Bytes == 0 {
 			hellos[i].Duration = o.Duration
@@ -506,6 +506,16 @@ func refusal(conn net.Conn, err error) error {
 		return fmt.Errorf("%w (%v)", err, rerr)
 	}
 	return err
+}
+
+// resultMax is the largest result this end's result memory takes, for
+// its hellos (0: any, wire.MaxResult): a receiver shrinks its results to
+// fit rather than have them refused.
+func (c *Client) resultMax() int {
+	if n := orProcess(c.opt.ResultMemory).maxResult(wire.MaxResult, c.maxRegions()); n < wire.MaxResult {
+		return max(n, wire.MinResultMax)
+	}
+	return 0
 }
 
 func (c *Client) maxRegions() int { return cmpOr(c.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }

@@ -810,7 +810,7 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) rep
 	if h.Bytes == 0 {
 		check = func(got int64) error { return s.finished(r, h.Stream, got) }
 	}
-	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0, s.seal(g), wire.ListenerResult)
+	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, h.ResultMax, s.seal(g), wire.ListenerResult)
 	if err != nil {
 		s.log.Warn("the sender will not see this stream's result", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "error", err.Error())
 	}

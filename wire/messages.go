@@ -61,7 +61,15 @@ type Hello struct {
 	// Nonce is the dialer's fresh nonce: the listener's proof covers it,
 	// so a recorded proof cannot answer another connection.
 	Nonce string `json:"nonce"`
+	// ResultMax, when set, is the largest Result the dialer takes for a
+	// stream it sends (a forward stream): the listener shrinks its report
+	// to fit, as EncodeResultMax does. At least MinResultMax.
+	ResultMax int `json:"result_max,omitempty"`
 }
+
+// MinResultMax is the least a Hello may ask a Result to fit in: a report
+// without regions, with host facts.
+const MinResultMax = 64 << 10
 
 // Validate checks every field a listener acts on.
 func (h *Hello) Validate() error {
@@ -100,6 +108,9 @@ func (h *Hello) Validate() error {
 		return errors.New("hello: neither a size nor a duration")
 	case h.Rate < 0 || h.Rate > 0 && h.Rate < MinRate:
 		return fmt.Errorf("hello: rate %d bit/s, want 0 (none) or at least %d", h.Rate, MinRate)
+	}
+	if h.ResultMax != 0 && (h.ResultMax < MinResultMax || h.ResultMax > MaxResult) {
+		return fmt.Errorf("hello: result max %d, want 0 (none) or %d to %d", h.ResultMax, MinResultMax, MaxResult)
 	}
 	if _, err := pattern.Parse(h.Pattern, h.Seed); err != nil {
 		return fmt.Errorf("hello: %w", err)

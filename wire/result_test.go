@@ -203,3 +203,18 @@ func BenchmarkDecodeResultWithin(b *testing.B) {
 		})
 	}
 }
+
+// TestHelloResultMax: a hello may ask for results of MinResultMax to
+// MaxResult bytes, or say nothing (0).
+func TestHelloResultMax(t *testing.T) {
+	for _, c := range []struct {
+		max int
+		ok  bool
+	}{{0, true}, {wire.MinResultMax, true}, {wire.MaxResult, true}, {-1, false}, {wire.MinResultMax - 1, false}, {wire.MaxResult + 1, false}} {
+		h := wire.Hello{RunID: "0123456789abcdef", Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 1, Nonce: wire.NewNonce(), ResultMax: c.max}
+		err := h.Validate()
+		if (err == nil) != c.ok || err != nil && err.Error() != fmt.Sprintf("hello: result max %d, want 0 (none) or 65536 to 33554432", c.max) {
+			t.Errorf("result max %d: %v", c.max, err)
+		}
+	}
+}
