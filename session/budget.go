@@ -36,7 +36,8 @@ const (
 type ResultMemory struct {
 	size int64
 	mu   sync.Mutex
-	// used counts what is taken, retained included: the captures kept.
+	// used counts all that is taken; retained, the part of it that
+	// decoded reports keep until their run is reported.
 	used, retained int64
 	waiters        []*memWaiter
 }
@@ -65,9 +66,9 @@ func orProcess(m *ResultMemory) *ResultMemory {
 	return m
 }
 
-// decodable is the most one result may take: what retained captures
-// cannot take from it. A result that fits never waits on retained
-// captures, which only go when their run is reported.
+// decodable is the most one result may take: what retained reports
+// cannot take from it. A result that fits never waits for ever on them,
+// which only go when their run is reported.
 func (m *ResultMemory) decodable() int64 { return m.size - m.retainable() }
 
 func (m *ResultMemory) retainable() int64 { return m.size / 8 }
@@ -233,7 +234,6 @@ func readResult(c net.Conn, wait time.Duration, gaps context.Context, max, maxRe
 	if err == nil {
 		rep, err = wire.DecodeResultWithin(p, wire.ResultLimits{MaxRegions: maxRegions, MaxCapture: resultCapture})
 	}
-	p = nil
 	var captures, details int64
 	for _, g := range rep.Regions {
 		captures += int64(len(g.Expected) + len(g.Actual))
