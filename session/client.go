@@ -56,12 +56,17 @@ type ClientOptions struct {
 	// that a Server runs to itself; log gets the stacks of its panics.
 	check string
 	log   *slog.Logger
+	// ResultMemory bounds the memory that the receiver's results take
+	// at once (nil: the process's, DefaultResultMemory).
+	ResultMemory *ResultMemory
 }
 
 // Client runs one run against a receiver.
 type Client struct {
 	opt  ClientOptions
 	live tracker
+	// held is what the run's results retain of the result memory.
+	held holding
 }
 
 // NewClient checks opt and fills its defaults.
@@ -156,6 +161,7 @@ func (c *Client) Run(ctx context.Context) report.Report {
 
 // run is Run, and also says whether every connection was made.
 func (c *Client) run(ctx context.Context) (report.Report, bool) {
+	defer c.held.release()
 	o := c.opt
 	id := cmp.Or(o.RunID, runID())
 	hellos := make([]wire.Hello, o.total())
@@ -168,7 +174,7 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		hellos[i] = wire.Hello{
 			RunID: id, Stream: i, Streams: len(hellos), Direction: dir,
 			Pattern: o.Pattern.String(), Seed: o.Seed, Bytes: o.share(i), Rate: o.Rate,
-			Version: o.Version, Nonce: wire.NewNonce(), Progress: dir == wire.Forward, Check: o.check,
+			Version: o.Version, Nonce: wire.NewNonce(), Progress: dir == wire.Forward, Check: o.check, ResultMax: c.resultMax(),
 		}
 		if o.Bytes == 0 {
 			hellos[i].Duration = o.Duration
@@ -472,7 +478,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 		// The receiver may have stopped and said why in a result before
 		// it closed: take its findings if they are there.
 		closeWrite(conn)
-		out.rep = result(resultConn(time.Second, false), h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult)
+		out.rep = result(resultConn(time.Second, false), h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult, c.opt.ResultMemory, &c.held)
 		out.rep.Error = joinText(fmt.Sprintf("sending after %d bytes: %v", n, err), out.rep.Error)
 		out.rep.SetVerdict()
 		return out
@@ -498,7 +504,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 	}
 	// An interrupt does not cut this read short: the receiver's findings
 	// are what the interrupted run's report is for.
-	out.rep = result(resultConn(wait, true), h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult)
+	out.rep = result(resultConn(wait, true), h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult, c.opt.ResultMemory, &c.held)
 	if out.rep.Hosts.Local != nil {
 		// The receiver's facts as the stream ended: with counter deltas.
 		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
@@ -574,6 +580,16 @@ func refusal(conn net.Conn, err error) error {
 		return fmt.Errorf("%w (%v)", err, rerr)
 	}
 	return err
+}
+
+// resultMax is the largest result this end's result memory takes, for
+// its hellos (0: any, wire.MaxResult): a receiver shrinks its results to
+// fit rather than have them refused.
+func (c *Client) resultMax() int {
+	if n := orProcess(c.opt.ResultMemory).maxResult(wire.MaxResult, c.maxRegions()); n < wire.MaxResult {
+		return max(n, wire.MinResultMax)
+	}
+	return 0
 }
 
 func (c *Client) maxRegions() int { return cmpOr(c.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }

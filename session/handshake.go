@@ -75,7 +75,7 @@ func (s *Server) greet(ctx context.Context, c net.Conn, deadline time.Time) (gre
 // accept answers a greeting that passed with a Reply: the listener's
 // proof of the token, and facts when given.
 func (s *Server) accept(c net.Conn, g greeting, facts []byte, d time.Duration) error {
-	reply := wire.Reply{Version: s.opt.Version, Facts: facts, ResultMax: maxPeerResult,
+	reply := wire.Reply{Version: s.opt.Version, Facts: facts, ResultMax: s.peerResultMax(),
 		Progress: g.hello.Progress && g.hello.Direction == wire.Forward}
 	if s.opt.Token != nil {
 		reply.Proof = wire.Sign(s.opt.Token, wire.Listener, g.nonce, g.payload)
@@ -96,7 +96,7 @@ func readFrameBy(stop context.Context, c net.Conn, want wire.Type, deadline time
 		c.SetReadDeadline(time.Now())
 	}
 	defer c.SetReadDeadline(time.Time{})
-	return frameOf(c, want, timeout, 0)
+	return frameOf(c, want, timeout, 0, nil)
 }
 
 // seal signs and checks a stream's result when a token is in use: the

@@ -78,6 +78,9 @@ type ServerOptions struct {
 	// time, whatever its sender planned.
 	MaxBytes    int64
 	MaxDuration time.Duration
+	// ResultMemory bounds the memory that peers' results (of --bidir
+	// streams) take at once (nil: the process's, DefaultResultMemory).
+	ResultMemory *ResultMemory
 }
 
 // Server verifies the streams of zerocheck senders.
@@ -188,6 +191,8 @@ type run struct {
 	// live counts its progress.
 	ready chan struct{}
 	live  *tracker
+	// held is what its results retain of the result memory.
+	held holding
 }
 
 // NewServer checks opt and fills its defaults.
@@ -845,6 +850,7 @@ func (s *Server) reportRun(r *run) {
 
 // report merges a run's streams and hands the report on.
 func (s *Server) report(r *run) {
+	defer r.held.release()
 	r.timer.Stop()
 	r.cancel()
 	s.mu.Lock()
@@ -954,7 +960,7 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) rep
 	if h.Bytes == 0 {
 		check = func(got int64) error { return s.finished(r, h.Stream, got) }
 	}
-	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0, s.seal(g), wire.ListenerResult, h.Progress)
+	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, h.ResultMax, s.seal(g), wire.ListenerResult, h.Progress)
 	if err != nil {
 		s.log.Warn("the sender will not see this stream's result", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "error", err.Error())
 	}
@@ -991,7 +997,7 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 		// Stopping: end the stream here and still take the peer's
 		// findings, briefly.
 		closeWrite(c)
-		rep := result(c, h, report.Reverse, n, abortWait, nil, s.maxRegions(), maxPeerResult, sl, wire.DialerResult)
+		rep := result(c, h, report.Reverse, n, abortWait, nil, s.maxRegions(), s.peerResultMax(), sl, wire.DialerResult, s.opt.ResultMemory, &r.held)
 		rep.Error = joinText("the receiver stopped sending: "+context.Cause(ctx).Error(), rep.Error)
 		rep.SetVerdict()
 		return rep
@@ -1002,7 +1008,7 @@ func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p p
 	if err != nil {
 		return streamReport(h, report.Reverse, fmt.Errorf("sending after %d bytes: %w", n, err))
 	}
-	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, ctx, s.maxRegions(), maxPeerResult, sl, wire.DialerResult)
+	return result(c, h, report.Reverse, n, s.opt.IdleTimeout, ctx, s.maxRegions(), s.peerResultMax(), sl, wire.DialerResult, s.opt.ResultMemory, &r.held)
 }
 
 // seal is the seal of the results on a connection whose handshake was g.
@@ -1013,6 +1019,12 @@ func (s *Server) seal(g greeting) seal { return seal{token: s.opt.Token, nonce: 
 // 1000 regions with their captured lines, and a bound on the memory one
 // stalled peer can hold (the result is read as it arrives).
 const maxPeerResult = 4 << 20
+
+// peerResultMax is the largest result this receiver takes from a peer:
+// maxPeerResult, or less when its result memory is small.
+func (s *Server) peerResultMax() int {
+	return orProcess(s.opt.ResultMemory).maxResult(maxPeerResult, s.maxRegions())
+}
 
 func (s *Server) maxRegions() int { return cmpOr(s.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }
 
@@ -1032,22 +1044,17 @@ func closeWrite(c net.Conn) error {
 // max bounds the result's frame (0: wire.MaxResult).
 //
 // sl checks the result's seal (role's), when the run has a token.
-func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, gaps context.Context, maxRegions, max int, sl seal, role string) report.Report {
-	p, err := readFrameMax(c, wire.TypeResult, wait, gaps, max)
-	if err == nil {
-		err = sl.check(c, p, role, wait)
-	}
-	var rep report.Report
-	if err == nil {
-		rep, err = wire.DecodeResult(p)
-	}
+//
+// mem bounds the memory the result takes (see ResultMemory), and held
+// keeps what it retains until the run is reported.
+func result(c net.Conn, h wire.Hello, dir string, n int64, wait time.Duration, gaps context.Context, maxRegions, max int, sl seal, role string, mem *ResultMemory, held *holding) report.Report {
+	rep, err := readResult(c, wait, gaps, max, maxRegions, sl, role, mem, held)
 	if err == nil && (len(rep.Streams) != 1 || rep.Streams[0].Stream != h.Stream) {
 		err = fmt.Errorf("result names another stream than %d", h.Stream)
 	}
 	if err != nil {
 		return streamReport(h, dir, fmt.Errorf("sent %d bytes, but no result from the peer: %w", n, err))
 	}
-	rep.Trim(maxRegions, receiver.DefaultCaptureLimit+32)
 	tag(&rep, h.Stream, dir)
 	if rep.Error == "" && rep.BytesVerified != n {
 		rep.Error = fmt.Sprintf("the peer verified %d bytes of the %d sent", rep.BytesVerified, n)

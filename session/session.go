@@ -149,6 +149,11 @@ func readFrame(c net.Conn, want wire.Type, d time.Duration, gaps context.Context
 // readFrameMax is readFrame for a frame this end takes at most max bytes
 // of (0: the type's bound).
 func readFrameMax(c net.Conn, want wire.Type, d time.Duration, gaps context.Context, max int) ([]byte, error) {
+	return readFrameAdmit(c, want, d, gaps, max, nil)
+}
+
+// readFrameAdmit is readFrameMax with wire.ReadFrameAdmit's admit.
+func readFrameAdmit(c net.Conn, want wire.Type, d time.Duration, gaps context.Context, max int, admit func(wire.Header) error) ([]byte, error) {
 	var r io.Reader = c
 	if gaps != nil {
 		r = idleReader{c, d, gaps}
@@ -156,13 +161,13 @@ func readFrameMax(c net.Conn, want wire.Type, d time.Duration, gaps context.Cont
 		c.SetReadDeadline(time.Now().Add(d))
 	}
 	defer c.SetReadDeadline(time.Time{})
-	return frameOf(r, want, d, max)
+	return frameOf(r, want, d, max, admit)
 }
 
 // frameOf reads a frame of type want from r and explains its failure; d
 // is the time it had.
-func frameOf(r io.Reader, want wire.Type, d time.Duration, max int) ([]byte, error) {
-	t, p, err := wire.ReadFrameMax(r, want, max)
+func frameOf(r io.Reader, want wire.Type, d time.Duration, max int, admit func(wire.Header) error) ([]byte, error) {
+	t, p, err := wire.ReadFrameAdmit(r, want, max, admit)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("no %s from the peer within %v: %w", want, d, err)

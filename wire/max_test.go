@@ -56,3 +56,23 @@ func TestEncodeResultMax(t *testing.T) {
 		}
 	}
 }
+
+// TestReadFrameAdmit: admit sees the checked header before a byte of
+// the payload is read, and its refusal is the read's error.
+func TestReadFrameAdmit(t *testing.T) {
+	frame, _ := wire.AppendFrame(nil, wire.TypeResult, bytes.Repeat([]byte("x"), 5000))
+	refused := errors.New("no room")
+	var seen wire.Header
+	r := bytes.NewReader(frame)
+	_, _, err := wire.ReadFrameAdmit(r, wire.TypeResult, 0, func(h wire.Header) error { seen = h; return refused })
+	if err != refused || seen != (wire.Header{Type: wire.TypeResult, Length: 5000}) || r.Len() != len(frame)-wire.HeaderSize {
+		t.Errorf("refused: %v, saw %+v, %d bytes left unread", err, seen, r.Len())
+	}
+	if _, p, err := wire.ReadFrameAdmit(bytes.NewReader(frame), wire.TypeResult, 0, func(wire.Header) error { return nil }); err != nil || len(p) != 5000 {
+		t.Errorf("admitted: %d bytes, %v", len(p), err)
+	}
+	// A frame over the reader's bound is refused before admit is asked.
+	if _, _, err := wire.ReadFrameAdmit(bytes.NewReader(frame), wire.TypeResult, 100, func(wire.Header) error { t.Error("admit asked"); return nil }); !errors.Is(err, wire.ErrTooLarge) {
+		t.Errorf("over the bound: %v", err)
+	}
+}

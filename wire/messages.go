@@ -84,7 +84,15 @@ type Hello struct {
 	// connection and run limits) by what it carries, not by where it
 	// comes from.
 	Check string `json:"check,omitempty"`
+	// ResultMax, when set, is the largest Result the dialer takes for a
+	// stream it sends (a forward stream): the listener shrinks its report
+	// to fit, as EncodeResultMax does. At least MinResultMax.
+	ResultMax int `json:"result_max,omitempty"`
 }
+
+// MinResultMax is the least a Hello may ask a Result to fit in: a report
+// without regions, with host facts.
+const MinResultMax = 64 << 10
 
 // Validate checks every field a listener acts on.
 func (h *Hello) Validate() error {
@@ -132,6 +140,9 @@ func (h *Hello) Validate() error {
 		return fmt.Errorf("hello: stream %d of %d", h.Stream, h.Streams)
 	case h.Bytes == 0 && h.Duration == 0:
 		return errors.New("hello: neither a size nor a duration")
+	}
+	if h.ResultMax != 0 && (h.ResultMax < MinResultMax || h.ResultMax > MaxResult) {
+		return fmt.Errorf("hello: result max %d, want 0 (none) or %d to %d", h.ResultMax, MinResultMax, MaxResult)
 	}
 	if _, err := pattern.Parse(h.Pattern, h.Seed); err != nil {
 		return fmt.Errorf("hello: %w", err)
@@ -260,14 +271,8 @@ func EncodeResultMax(r report.Report, max int) ([]byte, error) {
 	return encodeMax(TypeResult, r, max)
 }
 
-// DecodeResult parses and checks a stream's report.
+// DecodeResult parses and checks a stream's report, keeping what
+// DecodeResultWithin keeps under the widest limits.
 func DecodeResult(payload []byte) (report.Report, error) {
-	var r report.Report
-	if err := strict(payload, &r); err != nil {
-		return report.Report{}, fmt.Errorf("result: %w", err)
-	}
-	if err := r.Check(); err != nil {
-		return report.Report{}, fmt.Errorf("result: %w", err)
-	}
-	return r, nil
+	return DecodeResultWithin(payload, ResultLimits{})
 }

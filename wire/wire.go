@@ -229,6 +229,14 @@ func ReadFrame(r io.Reader, want Type) (Type, []byte, error) {
 // type's own), on a frame of type want: what the reader has said it
 // takes.
 func ReadFrameMax(r io.Reader, want Type, max int) (Type, []byte, error) {
+	return ReadFrameAdmit(r, want, max, nil)
+}
+
+// ReadFrameAdmit is ReadFrameMax that calls admit, when set, with the
+// frame's checked header before it reads the payload: the reader can
+// reserve the memory the frame will take, or refuse it (admit's error
+// is returned).
+func ReadFrameAdmit(r io.Reader, want Type, max int, admit func(Header) error) (Type, []byte, error) {
 	var h [HeaderSize]byte
 	if n, err := io.ReadFull(r, h[:]); err != nil {
 		if n > 0 && string(h[:min(n, 4)]) != Magic[:min(n, 4)] {
@@ -248,6 +256,11 @@ func ReadFrameMax(r io.Reader, want Type, max int) (Type, []byte, error) {
 	}
 	if hd.Type == want && max > 0 && hd.Length > max {
 		return 0, nil, fmt.Errorf("%s frame claims %d bytes: %w (this end takes %d)", hd.Type, hd.Length, ErrTooLarge, max)
+	}
+	if admit != nil {
+		if err := admit(hd); err != nil {
+			return 0, nil, err
+		}
 	}
 	b, err := readGrowing(r, hd.Length+TrailerSize)
 	if err != nil {

@@ -39,6 +39,7 @@ func newRecv() *cobra.Command {
 	var gap, maxRegions int
 	var noHost bool
 	var rawBytes, maxBytes sizeValue
+	resultMemory := sizeValue(session.DefaultResultMemory)
 	var tokenFile string
 	var allow allowValue
 	var lf logFlag
@@ -93,6 +94,9 @@ With --raw there is no protocol: any plain stream is verified against
 				return errors.New("--max-sessions, --max-conns and --max-conns-per-source must be at least 1")
 			}
 			o.server.MaxBytes = int64(maxBytes)
+			if o.server.ResultMemory, err = session.NewResultMemory(int64(resultMemory)); err != nil {
+				return err
+			}
 			o.server.Allow = allow
 			if tokenFile != "" {
 				if o.server.Raw {
@@ -145,6 +149,7 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.IntVar(&o.server.MaxConnsPerSource, "max-conns-per-source", session.DefaultMaxConnsPerSource, "connections open at once from one address")
 	fl.Var(&maxBytes, "max-bytes", "bytes one run may send (e.g. 1TiB); 0: no bound")
 	durationVarP(fl, &o.server.MaxDuration, "max-duration", "", session.DefaultMaxDuration, "time one run may take")
+	fl.Var(&resultMemory, "max-result-memory", "memory the senders' results of --bidir streams may take at once (e.g. 256MiB); past it they wait their turn, or are refused")
 	fl.Var((*listenValue)(&o.health), "health", "serve GET /healthz on this address (e.g. 127.0.0.1:7778): 200 only after a real verified session through this receiver")
 	lf.add(fl)
 	sk.add(cmd)

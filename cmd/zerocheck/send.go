@@ -34,6 +34,7 @@ func newSend() *cobra.Command {
 	var f runFlags
 	var raw bool
 	var bind, peersFile, tokenFile string
+	resultMemory := sizeValue(session.DefaultResultMemory)
 	sk := &sinks{}
 	cmd := &cobra.Command{
 		Use:   "send ADDR... [flags]",
@@ -106,6 +107,9 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 					return err
 				}
 			}
+			if o.client.ResultMemory, err = session.NewResultMemory(int64(resultMemory)); err != nil {
+				return err
+			}
 			if _, err := session.NewClient(o.client); err != nil {
 				return err
 			}
@@ -128,6 +132,7 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 	cmd.Flags().StringVar(&bind, "bind", "", "local address to send from, e.g. 10.0.0.5 or 10.0.0.5:0")
 	cmd.Flags().StringVar(&peersFile, "peers", "", "file of receivers to sweep, one ADDR per line (# comments)")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the receivers' shared token")
+	cmd.Flags().Var(&resultMemory, "max-result-memory", "memory the receivers' results may take at once (e.g. 256MiB); past it they wait their turn, or are refused")
 	sk.add(cmd)
 	return cmd
 }
