@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -9,23 +10,30 @@ import (
 	"github.com/zerocheck/zerocheck/pattern"
 )
 
-// stream returns n bytes of the named pattern from offset 0.
-func stream(t testing.TB, name string, n int) []byte {
+// patternOf returns the named pattern, with the default seed.
+func patternOf(t testing.TB, name string) pattern.Pattern {
 	t.Helper()
 	p, err := pattern.Parse(name, pattern.DefaultSeed)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// stream returns n bytes of the named pattern from offset 0.
+func stream(t testing.TB, name string, n int) []byte {
+	t.Helper()
 	b := make([]byte, n)
-	p.Fill(b, 0)
+	patternOf(t, name).Fill(b, 0)
 	return b
 }
 
-// feed runs a copy of s through a new Injector in chunks whose sizes
-// chunk chooses, and returns the result and the events.
-func feed(t testing.TB, items []Injection, seed uint64, s []byte, chunk func() int) ([]byte, []Event) {
+// feed runs a copy of s through a new Injector for pattern pat (nil:
+// raw) in chunks whose sizes chunk chooses, and returns the result and
+// the events.
+func feed(t testing.TB, items []Injection, seed uint64, pat pattern.Pattern, s []byte, chunk func() int) ([]byte, []Event) {
 	t.Helper()
-	in, err := NewInjector(items, seed)
+	in, err := NewInjector(items, seed, pat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,10 +102,12 @@ func TestInjectorKinds(t *testing.T) {
 	origs := map[string][]byte{"zeros": stream(t, "zeros", size), "counter": stream(t, "counter", size)}
 	for _, tc := range []struct {
 		spec string
+		// refused names the pattern the items cannot change, if any.
+		refused string
 		// check verifies out against the pattern bytes orig.
 		check func(t *testing.T, pat string, orig, out []byte)
 	}{
-		{"bitflip@100003:5", func(t *testing.T, pat string, orig, out []byte) {
+		{"bitflip@100003:5", "", func(t *testing.T, pat string, orig, out []byte) {
 			if d := diffs(orig, out); !slices.Equal(d, []int64{100003}) {
 				t.Fatalf("changed %v, want [100003]", d)
 			}
@@ -105,12 +115,12 @@ func TestInjectorKinds(t *testing.T) {
 				t.Errorf("XOR %#02x, want 0x20", x)
 			}
 		}},
-		{"random@65530:300", func(t *testing.T, pat string, orig, out []byte) {
+		{"random@65530:300", "", func(t *testing.T, pat string, orig, out []byte) {
 			if d := diffs(orig, out); !slices.Equal(d, span(65530, 300)) {
 				t.Fatalf("changed %d bytes %v..., want [65530, 65830)", len(d), d[:min(len(d), 4)])
 			}
 		}},
-		{"block@262141:5", func(t *testing.T, pat string, orig, out []byte) {
+		{"block@262141:5", "", func(t *testing.T, pat string, orig, out []byte) {
 			// Phase 262141%16 = 13; the grid crosses a 256 KiB boundary.
 			blk := out[262141 : 262141+16]
 			for _, c := range blk {
@@ -131,7 +141,7 @@ func TestInjectorKinds(t *testing.T) {
 				t.Fatalf("changed %v, want %v", d, want)
 			}
 		}},
-		{"zero@1048570:1000", func(t *testing.T, pat string, orig, out []byte) {
+		{"zero@1048570:1000", "zeros", func(t *testing.T, pat string, orig, out []byte) {
 			if !bytes.Equal(out[1048570:1049570], make([]byte, 1000)) {
 				t.Fatal("range not zeroed")
 			}
@@ -145,7 +155,7 @@ func TestInjectorKinds(t *testing.T) {
 				t.Fatalf("changed %d bytes, want %d", len(d), len(want))
 			}
 		}},
-		{"displace@1100000:300:1MiB,displace@100000:100:50", func(t *testing.T, pat string, orig, out []byte) {
+		{"displace@1100000:300:1MiB,displace@100000:100:50", "zeros", func(t *testing.T, pat string, orig, out []byte) {
 			if !bytes.Equal(out[1100000:1100300], orig[1100000-1<<20:1100300-1<<20]) {
 				t.Error("1100000: not the bytes 1MiB earlier")
 			}
@@ -177,10 +187,17 @@ func TestInjectorKinds(t *testing.T) {
 		}
 		for _, pat := range []string{"zeros", "counter"} {
 			orig := origs[pat]
+			if pat == tc.refused {
+				var ne *NoEffectError
+				if _, err := NewInjector(items, 7, patternOf(t, pat)); !errors.As(err, &ne) || ne.Pattern != pat {
+					t.Errorf("%s on %s: %v, want a refusal", tc.spec, pat, err)
+				}
+				continue
+			}
 			var first []byte
 			for name, chunk := range chunkings(size) {
 				t.Run(tc.spec+"/"+pat+"/"+name, func(t *testing.T) {
-					out, ev := feed(t, items, 7, orig, chunk)
+					out, ev := feed(t, items, 7, patternOf(t, pat), orig, chunk)
 					tc.check(t, pat, orig, out)
 					if len(ev) != len(items) {
 						t.Errorf("%d events, want %d", len(ev), len(items))
@@ -205,9 +222,10 @@ func TestInjectorKinds(t *testing.T) {
 func TestInjectorRandomIsSeeded(t *testing.T) {
 	items, _ := ParseSpec("random@100:64,block@1000:2")
 	orig := stream(t, "zeros", 4096)
-	a, _ := feed(t, items, 1, orig, func() int { return 4096 })
-	b, _ := feed(t, items, 1, orig, func() int { return 7 })
-	c, _ := feed(t, items, 2, orig, func() int { return 4096 })
+	zeros := patternOf(t, "zeros")
+	a, _ := feed(t, items, 1, zeros, orig, func() int { return 4096 })
+	b, _ := feed(t, items, 1, zeros, orig, func() int { return 7 })
+	c, _ := feed(t, items, 2, zeros, orig, func() int { return 4096 })
 	if !bytes.Equal(a, b) {
 		t.Error("same seed, other bytes")
 	}
@@ -249,7 +267,7 @@ func TestInjectorRate(t *testing.T) {
 		var want []Event
 		for name, chunk := range chunkings(size) {
 			t.Run(tc.spec+"/"+name, func(t *testing.T) {
-				out, ev := feed(t, items, 42, orig, chunk)
+				out, ev := feed(t, items, 42, patternOf(t, pat), orig, chunk)
 				// One injection per interval, wholly inside it; the cut
 				// interval at the end may hold one, partly past the end.
 				full := n64 / tc.every
@@ -279,7 +297,7 @@ func TestInjectorRate(t *testing.T) {
 			})
 		}
 		// Another seed moves them.
-		_, ev := feed(t, items, 43, orig, func() int { return size })
+		_, ev := feed(t, items, 43, patternOf(t, pat), orig, func() int { return size })
 		if slices.Equal(ev, want) && tc.every > tc.n {
 			t.Errorf("%s: seed 43 gives the positions of seed 42", tc.spec)
 		}
@@ -296,7 +314,7 @@ func TestInjectorRateDisplace(t *testing.T) {
 	const size = 2 << 20
 	orig := stream(t, "counter", size)
 	r := rand.New(rand.NewPCG(3, 4))
-	out, ev := feed(t, items, 3, orig, func() int { return 1 + r.IntN(100<<10) })
+	out, ev := feed(t, items, 3, patternOf(t, "counter"), orig, func() int { return 1 + r.IntN(100<<10) })
 	// Intervals 0 and 1 lie wholly before 200 KiB; interval 2 may or
 	// may not have room; 3 to 31 have.
 	if len(ev) < 29 || len(ev) > 30 {
@@ -316,7 +334,7 @@ func TestInjectorRateDisplace(t *testing.T) {
 func TestInjectorStreamEndsMidInjection(t *testing.T) {
 	items, _ := ParseSpec("zero@4090:100")
 	orig := stream(t, "counter", 4096)
-	out, ev := feed(t, items, 0, orig, func() int { return 3 })
+	out, ev := feed(t, items, 0, patternOf(t, "counter"), orig, func() int { return 3 })
 	if len(ev) != 1 || !bytes.Equal(out[4090:], make([]byte, 6)) || !bytes.Equal(out[:4090], orig[:4090]) {
 		t.Errorf("events %v, tail %x", ev, out[4088:])
 	}

@@ -16,6 +16,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/zerocheck/zerocheck/pattern"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -125,14 +126,15 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// injected returns s as a single pass through an Injector would leave it.
-func injected(t *testing.T, spec string, seed uint64, s []byte) []byte {
+// injected returns s as a single pass through an Injector for pattern
+// pat (nil: raw) would leave it.
+func injected(t *testing.T, spec string, seed uint64, pat pattern.Pattern, s []byte) []byte {
 	t.Helper()
 	items, err := ParseSpec(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := feed(t, items, seed, s, func() int { return len(s) })
+	out, _ := feed(t, items, seed, pat, s, func() int { return len(s) })
 	return out
 }
 
@@ -364,7 +366,7 @@ func TestRelayRaw(t *testing.T) {
 	if len(out) != len(data) {
 		t.Fatalf("received %d bytes, sent %d", len(out), len(data))
 	}
-	if want := injected(t, spec, 9, data); !bytes.Equal(out, want) {
+	if want := injected(t, spec, 9, nil, data); !bytes.Equal(out, want) {
 		t.Errorf("received bytes differ from the injected stream at %v", diffs(want, out)[:1])
 	}
 	d := diffs(data, out)
@@ -377,8 +379,15 @@ func TestRelayRaw(t *testing.T) {
 			t.Fatalf("byte %d changed outside the injections", o)
 		}
 	}
-	if !bytes.Equal(out[300000:300100], make([]byte, 100)) || len(diffs(data[2<<20:2<<20+50], out[2<<20:2<<20+50])) != 50 {
-		t.Error("zero or random injection missing")
+	// Raw zeroing changes every byte: 0x00 where it was not, 0xff where
+	// it was.
+	for o := 300000; o < 300100; o++ {
+		if data[o] == 0 && out[o] != 0xff || data[o] != 0 && out[o] != 0 {
+			t.Fatalf("zeroed byte %d: %#x became %#x", o, data[o], out[o])
+		}
+	}
+	if len(diffs(data[2<<20:2<<20+50], out[2<<20:2<<20+50])) != 50 {
+		t.Error("random injection missing")
 	}
 	for _, want := range [][]string{
 		{"conn 1 raw: injected bitflip at offset 1000, 1 bytes"},
@@ -592,7 +601,7 @@ func TestRelayReverse(t *testing.T) {
 				t.Fatal("challenge or reply frame changed")
 			}
 			out := down.Bytes()[len(res.sent):]
-			if want := injected(t, spec, 5, data); !bytes.Equal(out, want) {
+			if want := injected(t, spec, 5, patternOf(t, "counter"), data); !bytes.Equal(out, want) {
 				t.Errorf("data differs from the injected stream (%d bytes, want %d)", len(out), len(want))
 			}
 			if len(out) != size {
@@ -743,7 +752,7 @@ func TestRelayUntouched(t *testing.T) {
 				got <- b
 				c.Write([]byte("answer!"))
 			})
-			addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, "zero@0:1KiB,bitflip%1")})
+			addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, "random@0:1KiB,bitflip%1")})
 			c := dial(t, addr)
 			c.Write(tc.up)
 			c.CloseWrite()
