@@ -40,7 +40,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	code := codeOf(err)
-	if code == exitUsage && cmd != nil && cmd != root && cmd.SilenceUsage {
+	var ce configError
+	isConfig := errors.As(err, &ce)
+	if code == exitUsage && !isConfig && cmd != nil && cmd != root && cmd.SilenceUsage {
 		// Past validation every failure is the run's, not the user's.
 		code = exitIncomplete
 	}
@@ -52,7 +54,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		fmt.Fprintf(stderr, "zerocheck: %v\n", err)
 	}
-	if code == exitUsage && cmd != nil {
+	if code == exitUsage && !isConfig && cmd != nil {
 		// Usage goes to stderr: stdout carries gen's stream and --json
 		// reports, which usage text would corrupt.
 		fmt.Fprint(stderr, "\n"+cmd.UsageString())
@@ -79,6 +81,17 @@ type runtimeError struct{ err error }
 
 func (e runtimeError) Error() string { return e.err.Error() }
 func (e runtimeError) Unwrap() error { return e.err }
+
+// configError is a configuration error the command line itself does not
+// show, found when a command starts (a token file others can read, a
+// report directory it cannot write, a host name that does not exist):
+// exit 2, which a supervisor must not retry (the systemd units'
+// RestartPreventExitStatus=2), and no usage text, which would bury the
+// one line that says what to fix.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 // verdictErr returns the error a command returns for a report.
 func verdictErr(r report.Report) error {
