@@ -3,8 +3,10 @@ package relay
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zerocheck/zerocheck/pattern"
@@ -337,5 +339,144 @@ func TestInjectorStreamEndsMidInjection(t *testing.T) {
 	out, ev := feed(t, items, 0, patternOf(t, "counter"), orig, func() int { return 3 })
 	if len(ev) != 1 || !bytes.Equal(out[4090:], make([]byte, 6)) || !bytes.Equal(out[:4090], orig[:4090]) {
 		t.Errorf("events %v, tail %x", ev, out[4088:])
+	}
+}
+
+// allPatterns are the patterns the kind x pattern tests run on: constant,
+// periodic of periods 2 and 3, a unit with a zero byte, and the two that
+// repeat nowhere.
+var allPatterns = []string{"zeros", "ones", "alt", "hex:c0ffee", "hex:00ff00", "counter", "random"}
+
+// TestInjectorFiresOrRefuses: for every kind, @ and rate forms, on every
+// pattern, NewInjector either refuses the item, and the item indeed
+// leaves the pattern as it is, or accepts it, and then every injection
+// it applies changes bytes of the pattern, however the stream is cut.
+func TestInjectorFiresOrRefuses(t *testing.T) {
+	const size = 256 << 10
+	for _, spec := range []string{
+		"bitflip@5000:2", "random@5000:4", "block@5000:2", "zero@5000", "zero@5000:1", "zero@5001:1",
+		"displace@8192:64", "displace@8192:1:1", "displace@8192:64:3", "displace@8192:200:100",
+		"bitflip%16KiB:7", "random%16KiB:1", "block%16KiB:3", "zero%16KiB:1", "zero%16KiB:2",
+		"displace%16KiB:16:4096", "displace%16KiB:1:2", "displace%16KiB:64:3",
+	} {
+		items := mustParse(t, spec)
+		it := items[0]
+		for _, name := range allPatterns {
+			p := patternOf(t, name)
+			orig := stream(t, name, size)
+			_, err := NewInjector(items, 7, p)
+			var ne *NoEffectError
+			if errors.As(err, &ne) {
+				// Refused: the injection would leave the pattern as it is
+				// at every position it may take.
+				if it.Kind != Zero && it.Kind != Displace {
+					t.Errorf("%s on %s refused: %v", spec, name, err)
+					continue
+				}
+				if ne.Pattern != name || ne.Item != it {
+					t.Errorf("%s on %s: refusal names %q on %s", spec, name, ne.Item, ne.Pattern)
+				}
+				lo, hi := it.Off, it.Off
+				if it.Every > 0 {
+					lo, hi = max(0, it.Back), it.Every-it.Len
+				}
+				for at := lo; at <= hi; at++ {
+					for j := at; j < at+it.Len; j++ {
+						if it.Kind == Zero && orig[j] != 0 || it.Kind == Displace && orig[j] != orig[j-it.Back] {
+							t.Fatalf("%s on %s refused, but at %d it changes byte %d", spec, name, at, j)
+						}
+					}
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s on %s: %v", spec, name, err)
+			}
+			var first []Event
+			for cut, chunk := range chunkings(size) {
+				out, ev := feed(t, items, 7, p, orig, chunk)
+				want := 1
+				if it.Every > 0 {
+					want = size/int(it.Every) - int(it.Back/it.Every)
+				}
+				if len(ev) < want {
+					t.Fatalf("%s on %s, %s: %d injections, want at least %d", spec, name, cut, len(ev), want)
+				}
+				for _, e := range ev {
+					if end := min(e.Offset+e.Len, size); bytes.Equal(out[e.Offset:end], orig[e.Offset:end]) {
+						t.Fatalf("%s on %s, %s: the injection at %d changes nothing", spec, name, cut, e.Offset)
+					}
+				}
+				if first == nil {
+					first = ev
+				} else if !slices.Equal(ev, first) {
+					t.Fatalf("%s on %s: positions depend on the chunking", spec, name)
+				}
+			}
+		}
+	}
+}
+
+// TestInjectorRawChangesBytes: in raw mode, where the pattern is unknown,
+// every injection changes the bytes it covers whatever they are: zero
+// changes every one (0x00, or 0xff over 0x00), displace moves its source
+// off a distance that would copy equal bytes, or complements when no
+// byte in reach differs; and no chunking changes the result.
+func TestInjectorRawChangesBytes(t *testing.T) {
+	const size = 1 << 20
+	items := mustParse(t, "zero@4096:100,displace@65536:64,zero%128KiB:8,displace%128KiB:32:4096")
+	for _, name := range allPatterns {
+		orig := stream(t, name, size)
+		var first []byte
+		for cut, chunk := range chunkings(size) {
+			out, ev := feed(t, items, 7, nil, orig, chunk)
+			if len(ev) != 2+2*(size>>17) {
+				t.Fatalf("%s, %s: %d injections", name, cut, len(ev))
+			}
+			for _, e := range ev {
+				o, n := e.Offset, e.Len
+				switch e.Kind {
+				case Zero:
+					for j := o; j < o+n; j++ {
+						if orig[j] == 0 && out[j] != 0xff || orig[j] != 0 && out[j] != 0 {
+							t.Fatalf("%s, %s: zeroed byte %d went from %#x to %#x", name, cut, j, orig[j], out[j])
+						}
+					}
+				case Displace:
+					var back int64
+					switch {
+					case e.Detail == "":
+						back = 4096
+					case strings.HasPrefix(e.Detail, "complemented"):
+						for j := o; j < o+n; j++ {
+							if out[j] != ^orig[j] {
+								t.Fatalf("%s, %s: byte %d not complemented", name, cut, j)
+							}
+						}
+						if name != "zeros" && name != "ones" {
+							t.Errorf("%s: complemented, though its history has other bytes", name)
+						}
+						continue
+					default:
+						if _, err := fmt.Sscanf(e.Detail, "from %d bytes back", &back); err != nil {
+							t.Fatalf("detail %q: %v", e.Detail, err)
+						}
+					}
+					if !bytes.Equal(out[o:o+n], orig[o-back:o-back+n]) || out[o] == orig[o] {
+						t.Fatalf("%s, %s: displacement at %d (%s) is not a changed copy from %d back", name, cut, o, e.Detail, back)
+					}
+				}
+			}
+			if first == nil {
+				first = out
+			} else if !bytes.Equal(out, first) {
+				t.Fatalf("%s: chunking %s gives other bytes", name, cut)
+			}
+		}
+	}
+	// Alt repeats at 4096: the source moves one byte, which differs.
+	_, ev := feed(t, mustParse(t, "displace@65536:64"), 7, nil, stream(t, "alt", 70000), func() int { return 70000 })
+	if len(ev) != 1 || ev[0].Detail != "from 4097 bytes back" {
+		t.Errorf("alt: %+v", ev)
 	}
 }
