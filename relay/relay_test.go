@@ -961,3 +961,51 @@ func TestRelayLogCap(t *testing.T) {
 		t.Errorf("logs end:\n%s", logs.lines[len(logs.lines)-2:])
 	}
 }
+
+// A stream whose pattern an injection cannot change is refused, forward
+// or reverse: the dialer gets a refusal Reply that names the item and
+// the pattern in place of the Challenge, the receiver never sees the
+// Hello, and Serve ends with the *NoEffectError.
+func TestRelayRefusesDrillThatCannotFire(t *testing.T) {
+	for _, dirn := range []wire.Direction{wire.Forward, wire.Reverse} {
+		t.Run(string(dirn), func(t *testing.T) {
+			got := make(chan int, 1)
+			to := backend(t, func(c *net.TCPConn) {
+				b, _ := io.ReadAll(c)
+				got <- len(b)
+			})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := &logBook{}
+			done := make(chan error, 1)
+			go func() {
+				done <- Serve(context.Background(), ln, Options{To: to, Inject: mustParse(t, "bitflip@0,zero@4096:100"), Log: logs.logf})
+			}()
+			c := dial(t, ln.Addr().String())
+			c.Write(hello(t, dirn, 1, "zeros"))
+			_, p, err := wire.ReadFrame(c, wire.TypeReply)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = wire.DecodeReply(p)
+			const why = `relay: inject item "zero@4KiB:100" cannot change pattern zeros: it leaves the pattern's 100 bytes at offset 4096 as they are`
+			var ref *wire.RefusedError
+			if !errors.As(err, &ref) || !strings.HasPrefix(ref.Reason, why) {
+				t.Fatalf("reply: %v, want a refusal %q", err, why)
+			}
+			serr := <-done
+			var ne *NoEffectError
+			if !errors.As(serr, &ne) || ne.Pattern != "zeros" || ne.Item.String() != "zero@4KiB:100" {
+				t.Fatalf("Serve: %v, want the NoEffectError", serr)
+			}
+			if n := <-got; n != 0 {
+				t.Errorf("the receiver got %d bytes", n)
+			}
+			if want := fmt.Sprintf("conn 1 stream 1 %s: refused: inject item", dirn); !logs.has(want) {
+				t.Errorf("no %q in\n%s", want, logs)
+			}
+		})
+	}
+}
