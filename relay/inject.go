@@ -52,7 +52,7 @@ type NoEffectError struct {
 }
 
 func (e *NoEffectError) Error() string {
-	return fmt.Sprintf("inject item %q cannot change pattern %s: %s; choose another kind, offset or pattern (counter and random change under every kind)",
+	return fmt.Sprintf("inject item %q cannot change pattern %s: %s; choose another item, offset or pattern (on counter and random every kind can fire)",
 		e.Item.String(), e.Pattern, e.Reason)
 }
 
