@@ -26,7 +26,9 @@
 // change it (zero on zeros, a displacement on a pattern that repeats
 // itself at that distance) would make a drill that cannot fire: the
 // relay refuses such a stream with a Reply that says why, in place of
-// the receiver's Challenge, and Serve returns the *NoEffectError.
+// the receiver's Challenge, and Serve returns the *NoEffectError. The
+// relay dials the receiver only once the Hello has been read (in raw
+// mode at once), so a refused stream never reaches it.
 package relay
 
 import (
@@ -148,13 +150,13 @@ type conn struct {
 	id     int
 	label  string // "raw", "stream 3 forward", or "" before the hello
 	client net.Conn
-	server net.Conn
 
-	closeOnce sync.Once
-	mu        sync.Mutex
-	err       error // the first error that ended the connection
-	stopping  bool  // Serve is shutting down: it closed the connection
-	logged    int   // injection lines logged
+	mu       sync.Mutex
+	server   net.Conn // nil until dialed
+	closed   bool     // both sides are closed, and a server dialed later is
+	err      error    // the first error that ended the connection
+	stopping bool     // Serve is shutting down: it closed the connection
+	logged   int      // injection lines logged
 
 	// noEffect, set by sniff, refuses the stream: an injection cannot
 	// change its pattern.
@@ -191,25 +193,40 @@ func (d *dir) Read(p []byte) (int, error) {
 }
 
 func (s *server) handle(ctx context.Context, id int, client net.Conn) {
-	var d net.Dialer
-	srv, err := d.DialContext(ctx, "tcp", s.opt.To)
-	if err != nil {
-		s.logf("conn %d: from %s: dialing %s: %v", id, client.RemoteAddr(), s.opt.To, err)
-		client.Close()
-		return
-	}
-	c := &conn{s: s, id: id, client: client, server: srv}
+	c := &conn{s: s, id: id, client: client}
 	stop := context.AfterFunc(ctx, c.shutdown)
-	c.run()
+	c.run(ctx)
 	stop()
 	c.close()
 }
 
+// dial connects the server side, once the client's Hello (if any) has
+// said that the stream may go on.
+func (c *conn) dial(ctx context.Context) bool {
+	var d net.Dialer
+	srv, err := d.DialContext(ctx, "tcp", c.s.opt.To)
+	if err != nil {
+		c.s.logf("conn %d: from %s: dialing %s: %v", c.id, c.client.RemoteAddr(), c.s.opt.To, err)
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		srv.Close()
+		return false
+	}
+	c.server = srv
+	return true
+}
+
 func (c *conn) close() {
-	c.closeOnce.Do(func() {
-		c.client.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	c.client.Close()
+	if c.server != nil {
 		c.server.Close()
-	})
+	}
 }
 
 // shutdown closes the connection for Serve's end.
@@ -234,9 +251,9 @@ func (c *conn) fail(err error) {
 	c.close()
 }
 
-func (c *conn) run() {
-	up := &dir{name: "client->server", src: c.client, dst: c.server, buf: make([]byte, bufSize)}
-	down := &dir{name: "server->client", src: c.server, dst: c.client, buf: make([]byte, bufSize)}
+func (c *conn) run(ctx context.Context) {
+	up := &dir{name: "client->server", src: c.client, buf: make([]byte, bufSize)}
+	down := &dir{name: "server->client", dst: c.client, buf: make([]byte, bufSize)}
 	if c.s.opt.Raw {
 		c.label = "raw"
 		up.inj, _ = c.injector(nil)
@@ -244,9 +261,14 @@ func (c *conn) run() {
 		c.sniff(up, down)
 	}
 	if c.noEffect != nil {
+		// Before dialing: the receiver never hears of the stream.
 		c.refuse()
 		return
 	}
+	if !c.dial(ctx) {
+		return
+	}
+	up.dst, down.src = c.server, c.server
 	var wg sync.WaitGroup
 	wg.Go(func() { c.pump(down) })
 	c.pump(up)
@@ -280,8 +302,7 @@ func (c *conn) run() {
 
 // refuse turns the stream away, as a receiver would, with a Reply in
 // place of the Challenge that says which injection cannot change its
-// pattern: the sender reports that, and Serve ends with it. The receiver
-// sees its connection close before a Hello.
+// pattern: the sender reports that, and Serve ends with it.
 func (c *conn) refuse() {
 	err := fmt.Errorf("relay refused conn %d %s: %w", c.id, c.label, c.noEffect)
 	c.s.logf("conn %d %s: refused: %v", c.id, c.label, c.noEffect)
@@ -334,7 +355,7 @@ func (c *conn) injector(pat pattern.Pattern) (*Injector, error) {
 	return in, nil
 }
 
-// sniff reads the client's Hello and decides which direction carries
+// sniff reads the client's Hello, before the server is dialed, and decides which direction carries
 // the data stream and which frames open it. The bytes it read stay in
 // up.buf for the pump, which relays them, the Hello first.
 func (c *conn) sniff(up, down *dir) {

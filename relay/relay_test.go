@@ -902,12 +902,18 @@ func TestServeDialFailure(t *testing.T) {
 	}
 	to := ln.Addr().String()
 	ln.Close()
-	addr, logs, stop := startRelay(t, Options{To: to})
-	c := dial(t, addr)
-	b, _ := io.ReadAll(c) // the relay closes the connection
-	stop()
-	if len(b) != 0 || !logs.has("conn 1: from 127.0.0.1:", "dialing "+to) {
-		t.Errorf("read %q; logs:\n%s", b, logs)
+	for _, raw := range []bool{false, true} {
+		addr, logs, stop := startRelay(t, Options{To: to, Raw: raw})
+		c := dial(t, addr)
+		if !raw {
+			// The relay dials once the Hello has said the stream may go on.
+			c.Write(hello(t, wire.Forward, 0, "zeros"))
+		}
+		b, _ := io.ReadAll(c) // the relay closes the connection
+		stop()
+		if len(b) != 0 || !logs.has("conn 1: from 127.0.0.1:", "dialing "+to) {
+			t.Errorf("raw %v: read %q; logs:\n%s", raw, b, logs)
+		}
 	}
 }
 
@@ -964,16 +970,13 @@ func TestRelayLogCap(t *testing.T) {
 
 // A stream whose pattern an injection cannot change is refused, forward
 // or reverse: the dialer gets a refusal Reply that names the item and
-// the pattern in place of the Challenge, the receiver never sees the
-// Hello, and Serve ends with the *NoEffectError.
+// the pattern in place of the Challenge, the receiver is never dialed,
+// and Serve ends with the *NoEffectError.
 func TestRelayRefusesDrillThatCannotFire(t *testing.T) {
 	for _, dirn := range []wire.Direction{wire.Forward, wire.Reverse} {
 		t.Run(string(dirn), func(t *testing.T) {
-			got := make(chan int, 1)
-			to := backend(t, func(c *net.TCPConn) {
-				b, _ := io.ReadAll(c)
-				got <- len(b)
-			})
+			dialed := make(chan bool, 1)
+			to := backend(t, func(c *net.TCPConn) { dialed <- true })
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -1000,8 +1003,11 @@ func TestRelayRefusesDrillThatCannotFire(t *testing.T) {
 			if !errors.As(serr, &ne) || ne.Pattern != "zeros" || ne.Item.String() != "zero@4KiB:100" {
 				t.Fatalf("Serve: %v, want the NoEffectError", serr)
 			}
-			if n := <-got; n != 0 {
-				t.Errorf("the receiver got %d bytes", n)
+			// Serve has returned: every connection it made has ended.
+			select {
+			case <-dialed:
+				t.Error("the relay dialed the receiver for a refused stream")
+			default:
 			}
 			if want := fmt.Sprintf("conn 1 stream 1 %s: refused: inject item", dirn); !logs.has(want) {
 				t.Errorf("no %q in\n%s", want, logs)
