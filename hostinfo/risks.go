@@ -149,9 +149,11 @@ var Rules = []Rule{
 			{"counters.edac_uncorrected", func(f *Facts) (tri, string) {
 				u := f.Counters.EDACUncorrected
 				if u == nil {
-					// Without EDAC (most VMs) memory errors cannot be
-					// seen: possible, which tells the operator so.
-					return unknownTri, Unknown
+					// Without EDAC (every VM, and hosts without its
+					// driver) there is no count to read: that is not a
+					// sign of memory errors, and Facts.Unknown already
+					// says the count is unknown and why.
+					return no, Unknown
 				}
 				return triOf(*u > 0), fmt.Sprint(*u)
 			}},

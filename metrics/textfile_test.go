@@ -441,3 +441,18 @@ func TestFlushEmpty(t *testing.T) {
 		t.Errorf("%d families with samples", len(fams))
 	}
 }
+
+// TestMismatchCountsAsIncomplete: a recv --raw run whose sender used
+// another pattern is neither clean nor corruption; its metrics say
+// incomplete, as the README says.
+func TestMismatchCountsAsIncomplete(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zerocheck.prom")
+	tf := New(path)
+	r := via(run("recv", "hostB", "", report.Mismatch, 4096, 4096, 1, t0, 1), "10.0.0.1:40000")
+	if err := tf.Record(r); err != nil {
+		t.Fatal(err)
+	}
+	fams := parse(t, read(t, path))
+	checkValues(t, fams, want{role: "recv", peer: "10.0.0.1", addr: "10.0.0.1", runs: [3]float64{0, 0, 1},
+		verified: 4096, corrupt: 4096, regions: 1, lastEnd: float64(t0.Unix()) + 1, lastVerdict: "incomplete", lastRegions: 1, lastVerified: 4096})
+}

@@ -130,6 +130,34 @@ func fmix64(k uint64) uint64 {
 	return k
 }
 
+// unmix64 inverts fmix64: the xor-shifts by 33 undo themselves, and the
+// multiplies are undone by their inverses modulo 2^64.
+func unmix64(k uint64) uint64 {
+	k ^= k >> 33
+	k *= 0x9cb4b2f8129337db // 0xc4ceb9fe1a85ec53^-1
+	k ^= k >> 33
+	k *= 0x4f74430c22a54005 // 0xff51afd7ed558ccd^-1
+	k ^= k >> 33
+	return k
+}
+
+// RandomSeedOf returns the seed of the random pattern that buf, at stream
+// offset off, would be a part of, read from its first whole aligned word:
+// every word of the pattern is a bijection of (seed, offset). ok is false
+// when buf holds no whole word, or when the word names a seed above
+// MaxSeed, which no zerocheck sends. Only checking buf against
+// NewRandom(seed) tells whether buf is that pattern.
+func RandomSeedOf(buf []byte, off int64) (seed uint64, ok bool) {
+	skip := int(-off & 7)
+	if off < 0 || len(buf) < skip+8 {
+		return 0, false
+	}
+	o := uint64(off) + uint64(skip)
+	base := unmix64(binary.LittleEndian.Uint64(buf[skip:])) - (o>>3)*golden
+	seed = unmix64(base) ^ 0x5bd1e9955bd1e995
+	return seed, seed <= MaxSeed
+}
+
 // String implements Pattern.
 func (Random) String() string { return "random" }
 

@@ -1,6 +1,8 @@
 package receiver
 
 import (
+	"fmt"
+
 	"github.com/zerocheck/zerocheck/pattern"
 	"github.com/zerocheck/zerocheck/report"
 )
@@ -116,10 +118,23 @@ func bestPhase(gs *grids, start int64, repeat func(p int) int) (best, rep int, f
 // guessPattern names a built-in pattern that the head of a mismatching
 // stream matches, so that "wrong pattern" reads as such.
 func guessPattern(head []byte, off int64, seed uint64, configured string) string {
+	name, _, _ := guess(head, off, seed, configured)
+	return name
+}
+
+// guess returns the built-in pattern other than the configured one that
+// head, at stream offset off, matches: its name as a report gives it,
+// the pattern and its seed. The random pattern is tried with the
+// configured seed, the default seed and the seed head itself names
+// (pattern.RandomSeedOf), so that a sender's forgotten --seed is found.
+func guess(head []byte, off int64, seed uint64, configured string) (string, pattern.Pattern, uint64) {
 	if len(head) == 0 {
-		return ""
+		return "", nil, 0
 	}
 	seeds := []uint64{seed, pattern.DefaultSeed}
+	if s, ok := pattern.RandomSeedOf(head, off); ok {
+		seeds = append(seeds, s)
+	}
 	for _, name := range []string{"zeros", "ones", "alt", "counter", "random"} {
 		for _, s := range seeds {
 			p, err := pattern.Parse(name, s)
@@ -127,12 +142,16 @@ func guessPattern(head []byte, off int64, seed uint64, configured string) string
 				continue
 			}
 			if p.Mismatch(head, off) < 0 {
-				if name == "random" && s != seed {
-					return "random (default seed)"
+				switch {
+				case name != "random" || s == seed:
+					return name, p, s
+				case s == pattern.DefaultSeed:
+					return "random (default seed)", p, s
+				default:
+					return fmt.Sprintf("random (seed %#x)", s), p, s
 				}
-				return name
 			}
 		}
 	}
-	return ""
+	return "", nil, 0
 }

@@ -25,12 +25,24 @@ func (e *ShortError) Error() string {
 // the stream ended where it should, a *ShortError when it ended before
 // limit, and the read error or the context's cause otherwise.
 //
+// A panic while reading or verifying is returned as an error.
+//
 // When ctx ends first, Consume returns at once while a read may still be
 // blocked; the caller closes r (a socket) or exits (a pipe), and the
 // verifier refuses any late write once its Result has been taken.
 func Consume(ctx context.Context, r io.Reader, v *Verifier, limit int64) error {
 	done := make(chan error, 1)
-	go func() { done <- copyTo(r, v, limit) }()
+	go func() {
+		// Nobody above this goroutine could recover a panic in the
+		// reader or the verifier: it is this stream's error, not the
+		// process's end.
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("internal error verifying the stream: %v", p)
+			}
+		}()
+		done <- copyTo(r, v, limit)
+	}()
 	select {
 	case err := <-done:
 		return err

@@ -11,6 +11,7 @@ func FuzzChunking(f *testing.F) {
 	f.Add(uint8(0), []byte{0, 0, 1, 0, 0}, []byte{1, 2, 3}, uint8(16))
 	f.Add(uint8(3), []byte("\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10"), []byte{15, 1}, uint8(4))
 	f.Add(uint8(4), make([]byte, 300), []byte{200, 1, 1, 1}, uint8(1))
+	f.Add(uint8(0x80|3<<4), make([]byte, 2048), []byte{255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1}, uint8(16))
 	specs := []string{"zeros", "ones", "alt", "counter", "random", "hex:a5"}
 	f.Fuzz(func(t *testing.T, pat uint8, xor []byte, cuts []byte, gap uint8) {
 		// Small inputs keep executions (and minimisation) fast; shapes,
@@ -25,6 +26,12 @@ func FuzzChunking(f *testing.F) {
 			data[(i*4)%len(data)] ^= x
 		}
 		opt := Options{Pattern: p, MergeGap: 1 + int(gap)%64, MaxRegions: 5, CaptureLimit: 64}
+		if pat&0x80 != 0 {
+			// A stream of one pattern at a verifier of another that was
+			// not told the sender's (verify, recv --raw): whether it is
+			// a mismatch must not depend on the cuts either.
+			opt.Pattern, opt.Unannounced = mustPattern(t, specs[int(pat>>4&7)%len(specs)]), true
+		}
 		whole := run(t, opt, data, nil)
 		var ch []int
 		for _, c := range cuts {

@@ -65,6 +65,12 @@ type Options struct {
 	// Offset is the pattern offset of the stream's first byte (gen
 	// --offset); reported offsets are pattern offsets.
 	Offset int64
+	// Unannounced says the sender did not name its pattern (verify on a
+	// pipe, recv --raw): a stream that is another built-in pattern from
+	// its first byte to its last is then reported as that pattern
+	// (report.Report.PatternSent), verdict mismatch, not as corruption.
+	// A protocol run leaves it unset: its sender named its pattern.
+	Unannounced bool
 }
 
 // Validate fills defaults and checks bounds.
@@ -123,6 +129,7 @@ type Verifier struct {
 	// write, for the leading context of a region that opens early in it.
 	hist []byte
 	head []byte
+	sent sentPattern // with Unannounced only
 	exp  [scanLen]byte
 	slab []byte // the write being processed
 }
@@ -190,6 +197,9 @@ func (v *Verifier) write(p []byte) {
 	}
 	if len(v.head) < headLen {
 		v.head = append(v.head, p[:min(len(p), headLen-len(v.head))]...)
+	}
+	if v.opt.Unannounced {
+		v.follow(p, v.off)
 	}
 	v.slab = p
 	n := len(p)
@@ -521,7 +531,18 @@ func (v *Verifier) Result(runErr error) report.Report {
 		r.LooksLike = guessPattern(v.head, v.opt.Offset, v.opt.Seed, v.pat.String())
 		r.PatternMismatch = r.LooksLike != "" || v.corrupt*2 > r.BytesVerified
 	}
-	r.Verdict = report.VerdictOf(r.CorruptBytes, r.Error)
+	if v.opt.Unannounced {
+		if v.sent.state == sentUndecided {
+			v.decideSent() // a stream shorter than the head
+		}
+		if s := v.sent; s.state == sentFollowing {
+			r.PatternSent = s.pat.String()
+			if _, seeded := s.pat.(pattern.Random); seeded {
+				r.SeedSent = &s.seed
+			}
+		}
+	}
+	r.SetVerdict()
 	return r
 }
 

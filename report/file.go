@@ -31,7 +31,7 @@ const fileTime = "20060102T150405Z"
 //
 // start is r.Start in UTC, or now if it is zero. The run id is r.RunID,
 // which both ends' reports of one network run share; a run without one
-// (verify, raw mode) gets 8 random hex digits instead, so FileName then
+// (verify) gets 8 random hex digits instead, so FileName then
 // differs from call to call. The hosts are r.Endpoints(), "unknown" when
 // empty. Every part keeps only [A-Za-z0-9._-], each other character (a
 // rune, not a byte) becoming "-", and is cut to a bounded length: the

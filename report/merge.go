@@ -21,6 +21,10 @@ const maxErrors = 3
 //
 // A stream report names its stream and direction in its one Streams
 // entry; one without it counts as forward stream 0.
+//
+// The streams merged are a protocol run's, whose sender named its
+// pattern in its hello: a part that says it is another pattern
+// (PatternSent) is corruption there, never a Mismatch.
 func Merge(parts []Report) Report {
 	if len(parts) == 0 {
 		return Report{Schema: Schema, Verdict: Incomplete, Error: "no streams", Regions: []Region{}, RepeatedBlocks: []RepeatedBlock{}}
@@ -46,6 +50,10 @@ func Merge(parts []Report) Report {
 	var errs, ctl []string
 	for _, i := range order {
 		p := parts[i]
+		if p.PatternSent != "" {
+			p.PatternSent, p.SeedSent = "", nil
+			p.SetVerdict()
+		}
 		dir := Forward
 		if len(p.Streams) == 1 && p.Streams[0].Direction != "" {
 			dir = p.Streams[0].Direction
@@ -119,7 +127,7 @@ func (r *Report) Check() error {
 	switch {
 	case r.Schema != Schema:
 		return fmt.Errorf("schema %q, want %q", r.Schema, Schema)
-	case r.Verdict != Clean && r.Verdict != Corrupt && r.Verdict != Incomplete:
+	case r.Verdict != Clean && r.Verdict != Corrupt && r.Verdict != Incomplete && r.Verdict != Mismatch:
 		return fmt.Errorf("unknown verdict %q", r.Verdict)
 	case r.BytesVerified < 0 || r.CorruptBytes < 0 || r.FlippedBits < 0 || r.RegionCount < 0 || r.BytesExpected < 0 || r.StartOffset < 0:
 		return errors.New("negative count")
@@ -129,10 +137,11 @@ func (r *Report) Check() error {
 		return fmt.Errorf("%d regions detailed of %d counted", len(r.Regions), r.RegionCount)
 	case r.Seconds < 0 || r.Seconds != r.Seconds:
 		return errors.New("bad duration")
-	case len(r.Error) > maxText || len(r.ControlCorruption) > maxText || len(r.Pattern) > maxText:
+	case len(r.Error) > maxText || len(r.ControlCorruption) > maxText || len(r.Pattern) > maxText ||
+		len(r.LooksLike) > maxText || len(r.PatternSent) > maxText:
 		return errors.New("overlong text field")
 	}
-	if want := VerdictOf(r.CorruptBytes, r.Error); r.ControlCorruption == "" && r.Verdict != want {
+	if want := VerdictOf(*r); r.Verdict != want {
 		return fmt.Errorf("verdict %q does not follow from its counts (%q)", r.Verdict, want)
 	}
 	for i, g := range r.Regions {

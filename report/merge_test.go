@@ -151,3 +151,20 @@ func TestTrim(t *testing.T) {
 		t.Fatalf("%d regions (count %d), capture %d", len(r.Regions), r.RegionCount, len(r.Regions[2].Actual))
 	}
 }
+
+// TestMergeNeverMismatch: a protocol run's sender named its pattern, so
+// a stream that says it is another pattern is corruption there.
+func TestMergeNeverMismatch(t *testing.T) {
+	p := part(0, Forward, 1000, 1000, []Region{{Offset: 0, Length: 1000, CorruptBytes: 1000}}, "")
+	p.PatternSent = "counter"
+	p.SetVerdict()
+	m := Merge([]Report{p})
+	if m.Verdict != Corrupt || m.PatternSent != "" || m.Streams[0].Verdict != Corrupt {
+		t.Fatalf("verdict %q pattern_sent %q stream %q", m.Verdict, m.PatternSent, m.Streams[0].Verdict)
+	}
+	// Nothing verified in every stream: incomplete, each stream saying so.
+	m = Merge([]Report{part(0, Forward, 0, 0, nil, ""), part(1, Forward, 0, 0, nil, "")})
+	if want := "stream 0: " + NothingVerified + "; stream 1: " + NothingVerified; m.Verdict != Incomplete || m.Error != want {
+		t.Fatalf("verdict %q error %q", m.Verdict, m.Error)
+	}
+}

@@ -7,6 +7,7 @@
 package report
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
@@ -19,14 +20,28 @@ const Schema = "zerocheck.report/v1"
 // Verdict is the outcome of a run.
 type Verdict string
 
-// The verdicts, from best to worst for exit-code purposes: Corrupt wins
-// over Incomplete because corruption found before a failure is still
-// corruption.
+// The verdicts. Corrupt wins over Incomplete because corruption found
+// before a failure is still corruption. Clean is a claim: at least one
+// byte, and every planned byte, verified intact.
+//
+// Mismatch is the verdict of a stream whose pattern was not announced by
+// its sender (verify, recv --raw) and which is, from its first byte to its
+// last, another pattern than the one configured: the two ends were set up
+// differently, and nothing was learnt about the path. It is never given
+// to a protocol run, whose sender names its pattern in its hello: there a
+// stream of another pattern is corruption. A stream that is partly another
+// pattern (a region of counter data in an otherwise good stream of zeros)
+// is corrupt too: that is what displaced data looks like.
 const (
 	Clean      Verdict = "clean"
 	Corrupt    Verdict = "corrupt"
 	Incomplete Verdict = "incomplete"
+	Mismatch   Verdict = "mismatch"
 )
+
+// NothingVerified is the reason SetVerdict gives a run that verified no
+// byte and had no error to say why.
+const NothingVerified = "no bytes were verified"
 
 // Region kinds.
 const (
@@ -86,6 +101,12 @@ type Report struct {
 	// LooksLike names a pattern the start of the stream matches when
 	// PatternMismatch is set and one does.
 	LooksLike string `json:"looks_like,omitempty"`
+	// PatternSent is set when the sender did not announce its pattern
+	// (verify, recv --raw) and every byte verified, from the first to the
+	// last, is this other pattern, at the same offsets: the verdict is
+	// then Mismatch. SeedSent is its seed when the pattern takes one.
+	PatternSent string  `json:"pattern_sent,omitempty"`
+	SeedSent    *uint64 `json:"seed_sent,omitempty"`
 
 	// Streams summarises each stream of a network run: parallel
 	// connections (--streams) and, with --bidir, both directions.
@@ -175,25 +196,39 @@ type RepeatedBlock struct {
 	Regions []int `json:"regions"`
 }
 
-// VerdictOf returns the verdict for a run with the given corruption count
-// and failure: corrupt beats incomplete beats clean.
-func VerdictOf(corruptBytes int64, err string) Verdict {
+// VerdictOf returns the verdict r's counts and errors call for; it is
+// the one place verdicts are decided, and Check holds a peer's report to
+// it. Corruption of the pattern or of the control channel beats a
+// mismatch of the two ends' patterns, which beats a failure, which beats
+// clean; and a run is clean only when it verified at least one byte and
+// every byte it planned.
+func VerdictOf(r Report) Verdict {
 	switch {
-	case corruptBytes > 0:
+	case r.ControlCorruption != "":
 		return Corrupt
-	case err != "":
+	case r.PatternSent != "":
+		return Mismatch
+	case r.CorruptBytes > 0:
+		return Corrupt
+	case r.Error != "" || r.BytesVerified == 0 || r.BytesVerified < r.BytesExpected:
 		return Incomplete
 	default:
 		return Clean
 	}
 }
 
-// SetVerdict decides r's verdict from its counts and errors: corruption
-// of the pattern or of the control channel beats a failure, which beats
-// clean.
+// SetVerdict decides r's verdict with VerdictOf. A run left incomplete
+// by the rule alone (nothing, or less than planned, verified without an
+// error) gets its reason in Error, so that no incomplete run goes
+// unexplained.
 func (r *Report) SetVerdict() {
-	r.Verdict = VerdictOf(r.CorruptBytes, r.Error)
-	if r.ControlCorruption != "" {
-		r.Verdict = Corrupt
+	r.Verdict = VerdictOf(*r)
+	if r.Verdict != Incomplete || r.Error != "" {
+		return
+	}
+	if r.BytesVerified == 0 {
+		r.Error = NothingVerified
+	} else {
+		r.Error = fmt.Sprintf("%d of the %d planned bytes were verified", r.BytesVerified, r.BytesExpected)
 	}
 }

@@ -13,8 +13,11 @@ import (
 )
 
 // TestTextGolden renders each JSON report fixture in testdata/ as text and
-// compares it with the golden .txt beside it. The fixtures were written by
-// zerocheck verify --json (start and seconds fixed by hand); run
+// compares it with the golden .txt beside it, and its --verbose text with
+// the one in testdata/verbose/. The fixtures were written by zerocheck
+// verify --json (start and seconds fixed by hand; clean-loopback,
+// never-connected and incident-recv were made from them and the host
+// fixtures of package hostinfo); run
 // go test ./report -update after an intended change of the text layout.
 func TestTextGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.json")
@@ -37,6 +40,11 @@ func TestTextGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden.Check(t, strings.TrimSuffix(f, ".json")+".txt", got.Bytes())
+			got.Reset()
+			if err := WriteText(&got, r, TextOptions{Verbose: true}); err != nil {
+				t.Fatal(err)
+			}
+			golden.Check(t, filepath.Join("testdata", "verbose", strings.TrimSuffix(filepath.Base(f), ".json")+".txt"), got.Bytes())
 		})
 	}
 }

@@ -5,8 +5,12 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/zerocheck/zerocheck/hostinfo"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
@@ -20,12 +24,39 @@ const mismatchRows = 10
 // mismatchDump caps the dump of a mismatching stream to a sample.
 const mismatchDump = 128
 
-// Text writes r for a person: a headline, a summary table, the regions
-// table, blocks repeated across regions, then an xxd-style dump of each
-// detailed region with a line of context on each side.
-func Text(w io.Writer, r Report) error {
+// TextOptions choose what Text writes beyond its default.
+type TextOptions struct {
+	// Verbose adds what a first look does not need: the table of streams
+	// of a clean run, the risks that are only possible, both hosts'
+	// facts and why some of them are unknown, and every region's dump.
+	Verbose bool
+}
+
+// maxDumps is how many regions' bytes the default text dumps.
+const maxDumps = 3
+
+// Text writes r for a person, as WriteText does by default.
+func Text(w io.Writer, r Report) error { return WriteText(w, r, TextOptions{}) }
+
+// WriteText writes r for a person, to be read at 3 a.m.: the verdict
+// line, one summary table, and then what the verdict calls for. A run
+// that never connected gets its cause and what to check next, and no
+// more. A corrupt run gets its regions, a line on what each kind of
+// region present means, blocks repeated across regions, the conclusion
+// the hosts' checksum counters allow, and a dump of its first regions.
+// Known risks that match either host come last. With o.Verbose,
+// everything else the report holds follows (the JSON report holds it
+// all the same).
+func WriteText(w io.Writer, r Report, o TextOptions) error {
 	var b bytes.Buffer
 	fmt.Fprintln(&b, Headline(r))
+	never := neverConnected(r)
+	if never {
+		b.WriteByte('\n')
+		for _, line := range checkNext(r) {
+			fmt.Fprintln(&b, line)
+		}
+	}
 	b.WriteByte('\n')
 
 	rows := [][]string{
@@ -33,6 +64,9 @@ func Text(w io.Writer, r Report) error {
 	}
 	if r.RunID != "" {
 		rows = append(rows, []string{"run", r.Role + " " + r.RunID})
+	}
+	if !r.Start.IsZero() {
+		rows = append(rows, []string{"started", r.Start.UTC().Format("2006-01-02 15:04:05 MST")})
 	}
 	if r.PeerAddr != "" {
 		peer := r.PeerAddr
@@ -44,18 +78,23 @@ func Text(w io.Writer, r Report) error {
 	rows = append(rows, [][]string{
 		{"pattern", r.Pattern},
 		{"seed", fmt.Sprintf("%#x", r.Seed)},
-		{"bytes verified", SizeText(r.BytesVerified)},
 	}...)
+	if r.PatternSent != "" {
+		rows = append(rows, []string{"pattern sent", sentText(r)})
+	}
+	rows = append(rows, []string{"bytes verified", SizeText(r.BytesVerified)})
 	if r.BytesExpected > 0 {
 		rows = append(rows, []string{"bytes expected", SizeText(r.BytesExpected)})
 	}
-	rows = append(rows,
-		[]string{"duration", fmt.Sprintf("%.3fs", r.Seconds)},
-		[]string{"throughput", rateText(r.BytesVerified, r.Seconds)},
-		[]string{"regions", regionsText(r)},
-		[]string{"corrupt bytes", strconv.FormatInt(r.CorruptBytes, 10)},
-		[]string{"flipped bits", strconv.FormatInt(r.FlippedBits, 10)},
-	)
+	rows = append(rows, []string{"duration", fmt.Sprintf("%.3fs", r.Seconds)})
+	if !never {
+		rows = append(rows,
+			[]string{"throughput", rateText(r.BytesVerified, r.Seconds)},
+			[]string{"regions", regionsText(r)},
+			[]string{"corrupt bytes", strconv.FormatInt(r.CorruptBytes, 10)},
+			[]string{"flipped bits", strconv.FormatInt(r.FlippedBits, 10)},
+		)
+	}
 	if r.Error != "" {
 		rows = append(rows, []string{"error", r.Error})
 	}
@@ -65,8 +104,13 @@ func Text(w io.Writer, r Report) error {
 	if err := table(&b, nil, rows); err != nil {
 		return err
 	}
+	if never && !o.Verbose {
+		// The cause and the plan are all there is: no byte crossed.
+		_, err := w.Write(b.Bytes())
+		return err
+	}
 
-	if len(r.Streams) > 1 {
+	if len(r.Streams) > 1 && (o.Verbose || !allClean(r.Streams)) {
 		b.WriteString("\nStreams\n")
 		var rows [][]string
 		for _, s := range r.Streams {
@@ -79,14 +123,17 @@ func Text(w io.Writer, r Report) error {
 		}
 	}
 
-	if r.PatternMismatch {
+	if r.PatternSent != "" {
+		fmt.Fprintf(&b, "\n%s\n", MismatchText(r))
+	} else if r.PatternMismatch {
 		fmt.Fprintf(&b, "\nMore than half of the bytes differ from pattern %s (seed %#x): the sender most likely used another pattern or seed.\n", r.Pattern, r.Seed)
 		if r.LooksLike != "" {
 			fmt.Fprintf(&b, "The start of the stream matches pattern %s.\n", r.LooksLike)
 		}
 	}
 
-	if len(r.Regions) > 0 {
+	// A mismatch's regions are the other pattern's bytes, not damage.
+	if len(r.Regions) > 0 && (r.PatternSent == "" || o.Verbose) {
 		regions := r.Regions
 		if r.PatternMismatch && len(regions) > mismatchRows {
 			regions = regions[:mismatchRows]
@@ -105,6 +152,12 @@ func Text(w io.Writer, r Report) error {
 		if n := r.RegionCount - int64(len(r.Regions)); n > 0 {
 			fmt.Fprintf(&b, "... and %d more regions, counted but not detailed (--max-regions %d)\n", n, r.MaxRegions)
 		}
+		if !r.PatternMismatch {
+			// A stream of another pattern is not made of these kinds.
+			for _, k := range kindsOf(r.Regions) {
+				fmt.Fprintf(&b, "%s: %s\n", k, kindMeaning[k])
+			}
+		}
 	}
 
 	if len(r.RepeatedBlocks) > 0 {
@@ -118,22 +171,16 @@ func Text(w io.Writer, r Report) error {
 		}
 	}
 
-	if r.Hosts.Local != nil || r.Hosts.Peer != nil {
-		b.WriteByte('\n')
-		local, peer := r.Hosts.Local, r.Hosts.Peer
-		if local == nil || peer == local {
-			// One host to show: the peer alone, or both ends being this
-			// host (loopback).
-			local, peer = cmp.Or(local, peer), nil
-		}
-		if err := HostsText(&b, local, peer); err != nil {
-			return err
-		}
+	if c := CountersConclusion(r); c != "" {
+		fmt.Fprintf(&b, "\n%s\n", c)
 	}
 
 	dumps := r.Regions
-	if r.PatternMismatch && len(dumps) > 1 {
+	switch {
+	case r.PatternMismatch && len(dumps) > 1:
 		dumps = dumps[:1]
+	case !o.Verbose && len(dumps) > maxDumps:
+		dumps = dumps[:maxDumps]
 	}
 	sideBySide := r.Pattern != "zeros"
 	for _, g := range dumps {
@@ -145,6 +192,28 @@ func Text(w io.Writer, r Report) error {
 		}
 		Dump(&b, g, sideBySide)
 	}
+	if n := len(r.Regions) - len(dumps); n > 0 && !r.PatternMismatch {
+		fmt.Fprintf(&b, "(%s not dumped: --verbose dumps them, the JSON report holds them)\n", plural(int64(n), "more region"))
+	}
+
+	if r.Hosts.Local != nil || r.Hosts.Peer != nil {
+		local, peer := r.Hosts.Local, r.Hosts.Peer
+		if local == nil || peer == local || r.Role == "loopback" {
+			// One host to show: the peer alone, or both ends being this
+			// host (loopback).
+			local, peer = cmp.Or(local, peer), nil
+		}
+		b.WriteByte('\n')
+		var err error
+		if o.Verbose {
+			err = HostsText(&b, local, peer)
+		} else {
+			err = RisksText(&b, local, peer)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	_, err := w.Write(b.Bytes())
 	return err
 }
@@ -154,6 +223,9 @@ func Headline(r Report) string {
 	switch r.Verdict {
 	case Clean:
 		return fmt.Sprintf("zerocheck: CLEAN: %s verified against pattern %s, no corrupt bytes", SizeText(r.BytesVerified), r.Pattern)
+	case Mismatch:
+		return fmt.Sprintf("zerocheck: MISMATCH: %s received of pattern %s, not %s: the two ends were given different patterns",
+			SizeText(r.BytesVerified), sentText(r), r.Pattern)
 	case Corrupt:
 		if r.CorruptBytes == 0 {
 			return fmt.Sprintf("zerocheck: CORRUPT: the control channel was corrupted in transit (%s); %s verified against pattern %s, no corrupt pattern bytes", r.ControlCorruption, SizeText(r.BytesVerified), r.Pattern)
@@ -167,6 +239,143 @@ func Headline(r Report) string {
 	default:
 		return fmt.Sprintf("zerocheck: INCOMPLETE: %s verified, no corrupt bytes so far: %s", SizeText(r.BytesVerified), r.Error)
 	}
+}
+
+// sentText names the pattern a mismatching stream was sent with, with
+// its seed when it takes one.
+func sentText(r Report) string {
+	if r.SeedSent != nil {
+		return fmt.Sprintf("%s (seed %#x)", r.PatternSent, *r.SeedSent)
+	}
+	return r.PatternSent
+}
+
+// MismatchText explains a Mismatch verdict and what to do about it.
+func MismatchText(r Report) string {
+	flag := "--pattern " + r.PatternSent
+	if r.SeedSent != nil {
+		flag += fmt.Sprintf(" --seed %#x", *r.SeedSent)
+	}
+	return fmt.Sprintf("Every byte received, from the first to the last, is pattern %s, not %s: the sender was given another pattern than this end, "+
+		"and nothing was learnt about the path. Give both ends the same pattern (here: %s).", sentText(r), r.Pattern, flag)
+}
+
+func allClean(ss []Stream) bool {
+	for _, s := range ss {
+		if s.Verdict != Clean {
+			return false
+		}
+	}
+	return true
+}
+
+// kindMeaning says in one line what each kind of region means.
+var kindMeaning = map[string]string{
+	KindBlock: "whole 16-byte blocks on a fixed grid replaced: the signature of AES (a block cipher) " +
+		"gone wrong inside a host, the incident zerocheck was built for",
+	KindBitflip:   "one bit flipped: memory, a CPU or a bus, somewhere no checksum covered the data",
+	KindZeroed:    "bytes replaced by zeros: a buffer or page handed over before it was filled, or wiped",
+	KindDisplaced: "bytes of this stream from another offset (source): a buffer delivered at the wrong place or twice",
+	KindBurst:     "corrupt bytes with no structure zerocheck recognises",
+}
+
+// kindsOf lists the kinds of regions present, in a fixed order.
+func kindsOf(regions []Region) []string {
+	var out []string
+	for _, k := range []string{KindBlock, KindBitflip, KindZeroed, KindDisplaced, KindBurst} {
+		for _, g := range regions {
+			if g.Kind == k {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// neverConnected says r is a sender's run that made no connection.
+func neverConnected(r Report) bool {
+	return r.Role == "send" && r.LocalAddr == "" && r.PeerAddr != "" && r.BytesVerified == 0 && r.Error != ""
+}
+
+// checkNext says what to check when a sender could not connect, from the
+// error's cause.
+func checkNext(r Report) []string {
+	host, port, err := net.SplitHostPort(r.PeerAddr)
+	if err != nil {
+		host, port = r.PeerAddr, "?"
+	}
+	e := r.Error
+	var why string
+	switch {
+	case strings.Contains(e, "connection refused"):
+		why = fmt.Sprintf("Nothing accepted the connection on %s port %s.", host, port)
+	case strings.Contains(e, "no such host") || strings.Contains(e, "server misbehaving"):
+		return []string{fmt.Sprintf("The name %s does not resolve.", host),
+			"Check next: the spelling of the name, and this host's DNS (getent hosts " + host + ")."}
+	case strings.Contains(e, "timeout") || strings.Contains(e, "unreachable") || strings.Contains(e, "no route"):
+		why = fmt.Sprintf("No answer from %s port %s: a wrong address, a host that is down, or a firewall that drops the connection.", host, port)
+	default:
+		why = fmt.Sprintf("No connection to %s port %s was made.", host, port)
+	}
+	return []string{why,
+		fmt.Sprintf("Check next: is zerocheck recv running on %s and listening on port %s (zerocheck recv --listen :%s)? Does a firewall let TCP to that port through?", host, port, port)}
+}
+
+// CountersConclusion says what the TCP checksum error counters of the
+// hosts that received the corrupt bytes allow concluding: "" when r
+// found no corruption, is not read off a socket, or a receiving host's
+// counters over the run are unknown (a sender knows its peer's facts
+// from before the run only) or were taken on the loopback interface.
+func CountersConclusion(r Report) string {
+	if r.CorruptBytes == 0 || r.PatternSent != "" {
+		return ""
+	}
+	dirs := map[int]string{}
+	for _, s := range r.Streams {
+		dirs[s.Stream] = s.Direction
+	}
+	var hosts []*hostinfo.Facts
+	for _, g := range r.Regions {
+		var f *hostinfo.Facts
+		switch fwd := dirs[g.Stream] != Reverse; {
+		case r.Role == "loopback" || r.Role == "recv" && fwd || r.Role == "send" && !fwd:
+			f = r.Hosts.Local
+		case r.Role == "send" || r.Role == "recv":
+			f = r.Hosts.Peer
+		default:
+			return "" // verify: a pipe or a file, not a socket as far as it knows
+		}
+		if f == nil || f.Delta == nil || f.Delta.TCPInCsumErrors == nil {
+			return ""
+		}
+		if f.Net != nil && f.Net.Interface == "lo" {
+			// Nothing checks the checksum of loopback traffic: a count
+			// that did not move proves nothing there.
+			return ""
+		}
+		if !slices.Contains(hosts, f) {
+			hosts = append(hosts, f)
+		}
+	}
+	if len(hosts) == 0 {
+		return ""
+	}
+	var rose []string
+	names := make([]string, len(hosts))
+	for i, f := range hosts {
+		names[i] = Printable(f.Hostname)
+		if d := *f.Delta.TCPInCsumErrors; d > 0 {
+			rose = append(rose, fmt.Sprintf("by %d on %s", d, names[i]))
+		}
+	}
+	if len(rose) > 0 {
+		return fmt.Sprintf("TCP checksum errors rose %s during the run: packets arrived damaged and TCP dropped those it caught; "+
+			"the corruption above got past its checksum.", strings.Join(rose, " and "))
+	}
+	return fmt.Sprintf("TCP checksum errors did not rise on %s during the run: TCP accepted these bytes, so the corruption "+
+		"happened where no checksum looks (inside a host: memory, CPU or crypto, before the checksum was computed or after it was checked).",
+		strings.Join(names, " and "))
 }
 
 func regionsText(r Report) string {

@@ -72,7 +72,14 @@ func (s *Stream) Run(ctx context.Context, w io.Writer) (int64, error) {
 	dl, _ := w.(deadliner)
 	if dl != nil {
 		// Cancelling cuts a blocked write short, as it cuts the loop.
-		stop := context.AfterFunc(ctx, func() { dl.SetWriteDeadline(time.Now()) })
+		stop := context.AfterFunc(ctx, func() {
+			// Nobody above this goroutine could recover a panic: the
+			// loop below still sees ctx end at its next write or stall,
+			// and its own SetWriteDeadline reports such a bug where its
+			// caller recovers it.
+			defer func() { recover() }()
+			dl.SetWriteDeadline(time.Now())
+		})
 		defer stop()
 	}
 	timed := dl != nil && (!s.Deadline.IsZero() || s.Stall > 0)

@@ -123,3 +123,39 @@ func TestStreamCancelCutsBlockedWrite(t *testing.T) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }
+
+// panicDeadline is a writer whose SetWriteDeadline has a bug. After its
+// first write, it blocks until SetWriteDeadline has been called: the
+// cutter runs before the stream can end.
+type panicDeadline struct {
+	wrote chan struct{}
+	cut   chan struct{}
+}
+
+func (w panicDeadline) Write(b []byte) (int, error) {
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+		<-w.cut
+	}
+	return len(b), nil
+}
+
+func (w panicDeadline) SetWriteDeadline(time.Time) error {
+	close(w.cut)
+	panic("test: a bug in SetWriteDeadline")
+}
+
+// TestStreamCancelCutterPanic: a panic in the goroutine that cuts a
+// write short on cancel, where nobody above could recover it, does not
+// end the process: the stream still ends with the context's error.
+func TestStreamCancelCutterPanic(t *testing.T) {
+	p, _ := pattern.Parse("zeros", 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := panicDeadline{wrote: make(chan struct{}, 1), cut: make(chan struct{})}
+	go func() { <-w.wrote; cancel() }()
+	s := &Stream{Pattern: p, Bytes: -1}
+	if _, err := s.Run(ctx, w); err != context.Canceled {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}

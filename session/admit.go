@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zerocheck/zerocheck/wire"
 )
 
 // Defaults for the receiver's limits.
@@ -64,11 +67,9 @@ func addrOf(a net.Addr) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// allowed reports whether a connection from ip to local may be served.
-// A connection from an address to itself (this host to itself, as the
-// health check connects) always may.
-func (s *Server) allowed(ip, local netip.Addr) bool {
-	if s.opt.Allow == nil || ip == local {
+// allowed reports whether a connection from ip may be served.
+func (s *Server) allowed(ip netip.Addr) bool {
+	if s.opt.Allow == nil {
 		return true
 	}
 	for _, p := range s.opt.Allow {
@@ -93,56 +94,69 @@ func sourceOf(ip netip.Addr) netip.Prefix {
 // Evicting it cancels its handshake (stop, once its goroutine has one):
 // a deadline alone would be replaced by the handshake's next read.
 type unproven struct {
+	c       net.Conn
+	src     netip.Prefix
 	at      time.Time
-	self    bool
 	evicted bool
 	stop    context.CancelFunc
+	// check is set once its hello has shown the health check's secret:
+	// from then on it is never evicted; hello once it has sent a valid
+	// hello at all. local marks a connection from this host to itself,
+	// and vouch one of those that --allow does not cover: it is served
+	// only if it turns out to be the health check.
+	check bool
+	hello bool
+	local bool
+	vouch bool
 }
+
+// busyConns ends the refusal of a connection that found every place
+// taken by connections past their handshake.
+const busyConns = "connections open (--max-conns)"
 
 // errEvicted is the refusal of a connection pushed out, before it had
 // proved anything, by a newer one.
 var errEvicted = errors.New("evicted: the receiver is full of connections that have not finished their handshake")
 
 // admit decides, before a byte is read, whether c is served: its source
-// must be allowed and under its limit. When all of MaxConns are taken,
-// the oldest connection still in its handshake makes room: idle
-// strangers cannot lock a real sender (or the health check) out, as a
+// must be allowed and under its limits. When all of MaxConns, or all of
+// its source's MaxConnsPerSource, are taken, a connection still in its
+// handshake makes room (see evict): idle strangers, this host's own
+// included, cannot lock a real sender (or the health check) out, as a
 // real handshake takes a round trip or two while theirs lasts until the
-// deadline. release must be called when c is done with.
+// deadline. No address is exempt: the health check is known by the
+// secret in its hello, and until that is read it is a connection like
+// any other. release must be called when c is done with.
 func (s *Server) admit(c net.Conn) (release func(), err error) {
 	ip := addrOf(c.RemoteAddr())
-	self := ip == addrOf(c.LocalAddr())
-	if !s.allowed(ip, addrOf(c.LocalAddr())) {
-		return nil, fmt.Errorf("address %s is not allowed (--allow)", ip)
+	local := ip == addrOf(c.LocalAddr())
+	vouch := false
+	if !s.allowed(ip) {
+		// This host to itself may be the health check, which --allow
+		// does not stop: it is read up to its hello, and refused then
+		// unless the hello carries the check's secret (see vouch).
+		if s.opt.Raw || !local {
+			return nil, fmt.Errorf("address %s is not allowed (--allow)", ip)
+		}
+		vouch = true
 	}
 	src := sourceOf(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !self && s.perSource[src] >= s.opt.MaxConnsPerSource {
-		return nil, fmt.Errorf("too many connections from %s: %d open (--max-conns-per-source)", src, s.perSource[src])
-	}
-	if s.conns >= s.opt.MaxConns {
-		// This host's own connections (the health check) are never
-		// the ones to go.
-		var oldest net.Conn
-		for hc, h := range s.handshakes {
-			if !h.evicted && !h.self && (oldest == nil || h.at.Before(s.handshakes[oldest].at)) {
-				oldest = hc
-			}
+	switch {
+	case s.perSource[src] >= s.opt.MaxConnsPerSource:
+		// The source's own connection that goes makes room in the
+		// total too.
+		if !s.evict(&src) {
+			return nil, fmt.Errorf("too many connections from %s: %d open (--max-conns-per-source)", src, s.perSource[src])
 		}
-		if oldest == nil {
-			return nil, fmt.Errorf("busy: %d connections open (--max-conns)", s.conns)
-		}
-		h := s.handshakes[oldest]
-		h.evicted = true
-		if h.stop != nil {
-			h.stop()
-		}
+	case s.conns >= s.opt.MaxConns && !s.evict(nil):
+		return nil, fmt.Errorf("busy: %d %s", s.conns, busyConns)
 	}
 	s.conns++
 	s.perSource[src]++
 	if !s.opt.Raw {
-		s.handshakes[c] = &unproven{at: time.Now(), self: self}
+		s.handshakes[c] = &unproven{c: c, src: src, at: time.Now(), local: local, vouch: vouch}
 	}
 	return func() {
 		s.mu.Lock()
@@ -153,6 +167,57 @@ func (s *Server) admit(c net.Conn) (release func(), err error) {
 		}
 		delete(s.handshakes, c)
 	}, nil
+}
+
+// maxPeeks bounds the connections evict looks into for data waiting.
+const maxPeeks = 64
+
+// evict pushes out a connection still in its handshake (from src, when
+// set) to make room for a newer one, and reports whether there was one;
+// called under the lock. A connection known to be the health check is
+// never taken. Of the others, it takes the oldest idle one (no hello
+// read, none waiting to be read), from elsewhere before this host's
+// own, which may be the health check before its hello arrives; only
+// when none is idle (of the maxPeeks oldest looked into), the oldest of
+// all. A real sender's hello follows
+// its connect at once, an idle stranger's never comes: the order is why
+// idle strangers lose, wherever they come from, and no connection is
+// exempt because of its address.
+func (s *Server) evict(src *netip.Prefix) bool {
+	var cands []*unproven
+	for _, u := range s.handshakes {
+		if !u.evicted && !u.check && (src == nil || u.src == *src) {
+			cands = append(cands, u)
+		}
+	}
+	if len(cands) == 0 {
+		return false
+	}
+	slices.SortFunc(cands, func(a, b *unproven) int { return a.at.Compare(b.at) })
+	victim := cands[0]
+	best, peeks := 2, 0
+	for _, u := range cands {
+		// Ranks: 0 idle from elsewhere, 1 idle from this host, 2 heard
+		// from. Each peek is a system call under the lock: only as many
+		// as can change the choice, and a bounded number of them.
+		if u.hello || u.local && best <= 1 || peeks == maxPeeks {
+			continue
+		}
+		peeks++
+		if waiting(u.c) {
+			continue
+		}
+		if !u.local {
+			victim = u
+			break
+		}
+		victim, best = u, 1
+	}
+	victim.evicted = true
+	if victim.stop != nil {
+		victim.stop()
+	}
+	return true
 }
 
 // handshaking gives c's handshake a context that eviction cancels.
@@ -167,6 +232,29 @@ func (s *Server) handshaking(ctx context.Context, c net.Conn) (context.Context, 
 		}
 	}
 	return ctx, cancel
+}
+
+// heard takes c's valid hello h, before anything else is done with it:
+// it refuses a hello with a health check secret that is not this
+// server's, and one from a connection served only if it is the health
+// check (vouch) that is not. The check's connection is marked, never to
+// be evicted.
+func (s *Server) heard(c net.Conn, h wire.Hello) error {
+	check := s.isCheck(h)
+	if h.Check != "" && !check {
+		return errors.New("hello: the health check secret is not this receiver's")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.handshakes[c]
+	if u == nil {
+		return nil
+	}
+	if u.vouch && !check {
+		return fmt.Errorf("address %s is not allowed (--allow)", addrOf(c.RemoteAddr()))
+	}
+	u.hello, u.check = true, check
+	return nil
 }
 
 // shookHands marks c through its handshake, passed or failed: from here

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -51,6 +52,10 @@ type ClientOptions struct {
 	Token []byte
 	// RunID, when set (16 hex digits), names the run; else it is random.
 	RunID string
+	// check is the health check's secret, sent in every hello of a run
+	// that a Server runs to itself; log gets the stacks of its panics.
+	check string
+	log   *slog.Logger
 }
 
 // Client runs one run against a receiver.
@@ -68,10 +73,14 @@ func NewClient(opt ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("streams must be between 1 and %d", wire.MaxStreams/2)
 	case opt.Bytes < 0:
 		return nil, errors.New("bytes must not be negative")
+	case opt.Bytes > wire.MaxBytes:
+		return nil, fmt.Errorf("bytes must be at most %d (1 PiB)", int64(wire.MaxBytes))
 	case opt.Bytes == 0 && (opt.Duration <= 0 || opt.Duration > wire.MaxDuration):
 		return nil, fmt.Errorf("duration must be between 1ns and %v", wire.MaxDuration)
 	case opt.Rate < 0:
 		return nil, errors.New("rate must not be negative")
+	case opt.Rate > wire.MaxRate:
+		return nil, fmt.Errorf("rate must be at most %d bit/s", int64(wire.MaxRate))
 	case opt.Raw && opt.Bidir:
 		return nil, errors.New("--bidir needs the protocol: a raw receiver sends nothing back")
 	case opt.Raw && opt.Token != nil:
@@ -136,7 +145,12 @@ type outcome struct {
 // Run runs the streams to completion, or until ctx ends, and returns the
 // run's report: always a report, whatever failed (verdict incomplete).
 func (c *Client) Run(ctx context.Context) report.Report {
+	start := time.Now()
 	r, _ := c.run(ctx)
+	if r.Start.IsZero() {
+		// No stream started: the run's report still says when it tried.
+		r.Start = start
+	}
 	return r
 }
 
@@ -154,7 +168,7 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		hellos[i] = wire.Hello{
 			RunID: id, Stream: i, Streams: len(hellos), Direction: dir,
 			Pattern: o.Pattern.String(), Seed: o.Seed, Bytes: o.share(i), Rate: o.Rate,
-			Version: o.Version, Nonce: wire.NewNonce(),
+			Version: o.Version, Nonce: wire.NewNonce(), Progress: dir == wire.Forward, Check: o.check,
 		}
 		if o.Bytes == 0 {
 			hellos[i].Duration = o.Duration
@@ -184,6 +198,8 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 			// and this ends without anyone to take its answer.
 			shakes[i] = make(chan shake, 1)
 			go func() {
+				defer c.contained(func(v any) { shakes[i] <- shake{err: internalError(v)} })
+				hook("client-handshake")
 				reply, sl, err := c.handshake(conn, frames[i], c.opt.HandshakeTimeout)
 				shakes[i] <- shake{reply, sl, err}
 			}()
@@ -221,8 +237,14 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 	sendCtx, stopSending := context.WithCancelCause(context.Background())
 	runDone := make(chan struct{})
 	aborted := make(chan struct{})
+	var broke error // the watcher's own failure, read once it has ended
 	go func() {
 		defer close(aborted)
+		defer c.contained(func(v any) {
+			broke = internalError(v)
+			stopSending(broke)
+		})
+		hook("client-abort")
 		select {
 		case <-ctx.Done():
 			reason := context.Cause(ctx).Error()
@@ -241,6 +263,11 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer c.contained(func(v any) {
+				conns[i].Close()
+				outs[i] = outcome{rep: streamReport(hellos[i], string(hellos[i].Direction), internalError(v))}
+			})
+			hook("client-stream")
 			outs[i] = c.stream(sendCtx, conns[i], hellos[i], <-shakes[i], limiter, host)
 		}()
 	}
@@ -260,6 +287,10 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 	m := c.complete(report.Merge(parts), id, conns[0], host, peer)
 	if ctx.Err() != nil {
 		m.Error = joinText("interrupted: "+context.Cause(ctx).Error(), m.Error)
+		m.SetVerdict()
+	}
+	if broke != nil {
+		m.Error = joinText(broke.Error(), m.Error)
 		m.SetVerdict()
 	}
 	return m, true
@@ -288,6 +319,22 @@ func (c *Client) complete(m report.Report, id string, conn net.Conn, host *hosti
 	m.Hosts.Peer = peer
 	return m
 }
+
+// contained is deferred first in each goroutine a run starts: a panic
+// there ends (ended) what the goroutine served, with an error the run's
+// report shows (logged with its stack when the client has a logger),
+// and not the process.
+func (c *Client) contained(ended func(v any)) {
+	if v := recover(); v != nil {
+		if c.opt.log != nil {
+			logPanic(c.opt.log, "internal error in a run's goroutine", v)
+		}
+		ended(v)
+	}
+}
+
+// internalError is a recovered panic v as a stream's or a run's error.
+func internalError(v any) error { return fmt.Errorf("sender internal error: %v", v) }
 
 func runID() string {
 	var b [8]byte
@@ -344,6 +391,7 @@ func (c *Client) control(h wire.Hello, wait time.Duration) error {
 	defer conn.Close()
 	h.Version = c.opt.Version
 	h.Nonce = wire.NewNonce()
+	h.Check = c.opt.check
 	b, err := wire.EncodeHello(h)
 	if err == nil {
 		err = writeFrame(conn, b, wait)
@@ -387,9 +435,34 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 	// An interrupt ends the stream as planned streams end, with a
 	// half-close and the receiver's result.
 	st := newStream(c.opt.Pattern, h.Bytes, h.Duration, c.opt.IdleTimeout, lim)
-	remove := c.live.add(counter{s: st})
-	n, err := st.Run(ctx, conn)
-	remove()
+	// What comes back while this end sends: progress frames, when the
+	// receiver sends them, then the result. resultConn is where the
+	// result is read from.
+	sendCtx := ctx
+	resultConn := func(time.Duration, bool) net.Conn { return conn }
+	var peer *peerProgress
+	if reply.Progress {
+		var fail context.CancelCauseFunc
+		sendCtx, fail = context.WithCancelCause(ctx)
+		defer fail(nil)
+		peer = followProgress(conn, fail)
+		defer func() {
+			conn.Close() // ends the follower's read, if it is still reading
+			<-peer.done
+		}()
+		resultConn = peer.resultConn
+	}
+	// The receiver's counts go on moving after the last byte is sent,
+	// until its result.
+	remove := c.live.add(counter{s: st, peer: peer})
+	defer remove()
+	n, err := st.Run(sendCtx, conn)
+	if ctx.Err() == nil && sendCtx.Err() != nil {
+		// A bad frame from the receiver, or its connection's end: what
+		// follows, if anything, cannot be read.
+		out.rep = streamReport(h, dir, fmt.Errorf("sent %d bytes, but no result from the peer: %w", n, context.Cause(sendCtx)))
+		return out
+	}
 	wait := c.opt.IdleTimeout
 	if ctx.Err() != nil {
 		wait = abortWait
@@ -399,7 +472,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 		// The receiver may have stopped and said why in a result before
 		// it closed: take its findings if they are there.
 		closeWrite(conn)
-		out.rep = result(conn, h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult)
+		out.rep = result(resultConn(time.Second, false), h, dir, n, time.Second, nil, c.maxRegions(), 0, sh.seal, wire.ListenerResult)
 		out.rep.Error = joinText(fmt.Sprintf("sending after %d bytes: %v", n, err), out.rep.Error)
 		out.rep.SetVerdict()
 		return out
@@ -425,7 +498,7 @@ func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh sha
 	}
 	// An interrupt does not cut this read short: the receiver's findings
 	// are what the interrupted run's report is for.
-	out.rep = result(conn, h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult)
+	out.rep = result(resultConn(wait, true), h, dir, n, wait, context.Background(), c.maxRegions(), 0, sh.seal, wire.ListenerResult)
 	if out.rep.Hosts.Local != nil {
 		// The receiver's facts as the stream ended: with counter deltas.
 		out.peer, out.rep.Hosts.Local = out.rep.Hosts.Local, nil
@@ -439,7 +512,7 @@ func (c *Client) verify(ctx context.Context, conn net.Conn, h wire.Hello, host *
 	vo.Pattern, vo.Seed = c.opt.Pattern, c.opt.Seed
 	// A result that cannot be sent leaves the receiver's report of this
 	// stream incomplete; this end's report has it all.
-	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil, resultMax, sl, wire.DialerResult)
+	rep, _ := verifyStream(ctx, conn, h, report.Reverse, vo, &c.live, c.opt.IdleTimeout, c.opt.Version, host, nil, resultMax, sl, wire.DialerResult, false)
 	rep.Hosts.Local = nil
 	return rep
 }
@@ -464,6 +537,7 @@ func (c *Client) RunRaw(ctx context.Context) (int64, error) {
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
+			defer c.contained(func(v any) { errs[i] = fmt.Errorf("stream %d: %w", i, internalError(v)) })
 			st := newStream(c.opt.Pattern, c.opt.share(i), c.opt.Duration, c.opt.IdleTimeout, limiter)
 			remove := c.live.add(counter{s: st})
 			sent[i], errs[i] = st.Run(ctx, conn)

@@ -40,6 +40,9 @@ func (s *Server) greet(ctx context.Context, c net.Conn, deadline time.Time) (gre
 	if g.hello, err = wire.DecodeHello(p); err != nil {
 		return g, err
 	}
+	if err := s.heard(c, g.hello); err != nil {
+		return g, err
+	}
 	g.nonce = wire.NewNonce()
 	ch := wire.Challenge{Nonce: g.nonce, Auth: wire.AuthNone}
 	if s.opt.Token != nil {
@@ -72,7 +75,8 @@ func (s *Server) greet(ctx context.Context, c net.Conn, deadline time.Time) (gre
 // accept answers a greeting that passed with a Reply: the listener's
 // proof of the token, and facts when given.
 func (s *Server) accept(c net.Conn, g greeting, facts []byte, d time.Duration) error {
-	reply := wire.Reply{Version: s.opt.Version, Facts: facts, ResultMax: maxPeerResult}
+	reply := wire.Reply{Version: s.opt.Version, Facts: facts, ResultMax: maxPeerResult,
+		Progress: g.hello.Progress && g.hello.Direction == wire.Forward}
 	if s.opt.Token != nil {
 		reply.Proof = wire.Sign(s.opt.Token, wire.Listener, g.nonce, g.payload)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,12 +37,43 @@ func (s *Server) Check(ctx context.Context) (report.Report, error) {
 	s.mu.Unlock()
 	var r report.Report
 	var err error
-	for _, a := range dialable(addr) {
-		if r, err = s.check(ctx, a); err == nil || !errors.Is(err, errDial) {
-			break
+	func() {
+		// The check runs on the prober's goroutine (an HTTP handler's):
+		// a bug in it is a failed check, logged, not a dead receiver.
+		defer s.contain("the health check", func(v any) {
+			err = fmt.Errorf("health check: receiver internal error: %v", v)
+		})
+		hook("health")
+		for _, a := range dialable(addr) {
+			for try := range checkTries {
+				r, err = s.check(ctx, a)
+				if err == nil || !crowded(r.Error) || try == checkTries-1 {
+					break
+				}
+				select {
+				case <-time.After(time.Duration(try+1) * 20 * time.Millisecond):
+				case <-ctx.Done():
+				}
+			}
+			if err == nil || !errors.Is(err, errDial) {
+				break
+			}
 		}
-	}
+	}()
 	return r, err
+}
+
+// checkTries bounds the tries of a check crowded out by other
+// connections. Until its hello is read, the check's connection is one
+// like any other, and a flood of connects can push it out or take every
+// place: that says nothing about this receiver, which still serves, so
+// the check tries again, a little later.
+const checkTries = 5
+
+// crowded reports a check refused for want of a place among the
+// connections.
+func crowded(why string) bool {
+	return strings.Contains(why, errEvicted.Error()) || strings.Contains(why, busyConns)
 }
 
 // errDial marks a check that could not connect at all: another address
@@ -49,20 +81,12 @@ func (s *Server) Check(ctx context.Context) (report.Report, error) {
 var errDial = errors.New("cannot connect")
 
 func (s *Server) check(ctx context.Context, addr string) (report.Report, error) {
-	s.mu.Lock()
 	id := runID()
-	s.checks[id] = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.checks, id)
-		s.mu.Unlock()
-	}()
 	p, _ := pattern.Parse("random", pattern.DefaultSeed)
 	c, err := NewClient(ClientOptions{
 		Addr: addr, Pattern: p, Seed: pattern.DefaultSeed, Streams: 1, Bytes: checkBytes,
 		HandshakeTimeout: s.opt.HandshakeTimeout, IdleTimeout: min(s.opt.IdleTimeout, 10*time.Second),
-		Version: s.opt.Version, Token: s.opt.Token, RunID: id,
+		Version: s.opt.Version, Token: s.opt.Token, RunID: id, check: s.secret, log: s.log,
 	})
 	if err != nil {
 		return report.Report{}, err

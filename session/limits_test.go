@@ -201,10 +201,22 @@ func TestAllow(t *testing.T) {
 	// A stranger is refused before it says anything.
 	c := dialFrom(t, "127.0.0.2", addr)
 	expectRefusal(t, c, "address 127.0.0.2 is not allowed")
-	// The host itself always may (its health check).
+	// This host to itself is no exception: refused after its hello,
+	// which does not carry the health check's secret, and one with a
+	// wrong secret is refused for that.
 	c = dialFrom(t, "127.0.0.1", addr)
-	if err := handshake(t, c, wire.Hello{RunID: "00000000000000b1", Direction: wire.Abort}); err != nil {
-		t.Fatalf("this host refused: %v", err)
+	var ref *wire.RefusedError
+	if err := handshake(t, c, wire.Hello{RunID: "00000000000000b1", Direction: wire.Abort}); !errors.As(err, &ref) || !strings.Contains(ref.Reason, "address 127.0.0.1 is not allowed (--allow)") {
+		t.Fatalf("this host without the secret: %v", err)
+	}
+	c = dialFrom(t, "127.0.0.3", addr)
+	if err := handshake(t, c, wire.Hello{RunID: "00000000000000b2", Direction: wire.Abort, Check: "0123456789abcdef"}); !errors.As(err, &ref) || !strings.Contains(ref.Reason, "the health check secret is not this receiver's") {
+		t.Fatalf("a wrong secret: %v", err)
+	}
+	// The health check itself is served.
+	s, _ := serverRuns(addr)
+	if _, err := s.Check(context.Background()); err != nil {
+		t.Fatalf("health check outside --allow: %v", err)
 	}
 	done()
 	if reps := stop(); len(reps) != 1 || reps[0].Verdict != report.Clean {
@@ -238,7 +250,7 @@ func TestParseAllow(t *testing.T) {
 	// IPv4-mapped IPv6.
 	s := &Server{opt: ServerOptions{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
 	mapped := addrOf(&net.TCPAddr{IP: net.ParseIP("::ffff:10.1.2.3")})
-	if !s.allowed(mapped, netip.MustParseAddr("10.9.9.9")) {
+	if !s.allowed(mapped) {
 		t.Error("IPv4-mapped address not matched by its IPv4 network")
 	}
 }
@@ -323,22 +335,29 @@ func TestMaxConnsPerSource(t *testing.T) {
 	}
 	s, _ := serverRuns(addr)
 	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.conns == 5 }, "5 connections admitted")
-	// The sixth from that host is refused at once; another host is
-	// served meanwhile.
+	// The sixth from that host takes the place of its oldest idle one;
+	// another host is served meanwhile.
 	done := legit(t, addr, ClientOptions{})
-	expectRefusal(t, dialFrom(t, "127.0.0.2", addr), "too many connections from 127.0.0.2/32: 5 open (--max-conns-per-source)")
+	c := dialFrom(t, "127.0.0.2", addr)
+	expectRefusal(t, idle[0], "evicted: the receiver is full of connections that have not finished their handshake")
+	if err := handshake(t, c, wire.Hello{RunID: "00000000000000e1", Direction: wire.Abort}); err != nil {
+		t.Fatalf("the sixth: %v", err)
+	}
 	done()
-	// Closing one frees its place.
-	idle[0].Close()
+	// When none of that host's connections is in its handshake, the
+	// next one is refused.
+	for _, c := range idle {
+		c.Close()
+	}
+	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.conns == 0 }, "the idle connections gone")
+	run := legit(t, addr, ClientOptions{Bind: "127.0.0.2", Streams: 5})
 	waitFor(t, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.perSource[netip.MustParsePrefix("127.0.0.2/32")] == 4
-	}, "a place freed")
-	c := dialFrom(t, "127.0.0.2", addr)
-	if err := handshake(t, c, wire.Hello{RunID: "00000000000000e1", Direction: wire.Abort}); err != nil {
-		t.Fatalf("after a place was freed: %v", err)
-	}
+		return s.perSource[netip.MustParsePrefix("127.0.0.2/32")] == 5 && len(s.handshakes) == 0
+	}, "the run's 5 streams through their handshake")
+	expectRefusal(t, dialFrom(t, "127.0.0.2", addr), "too many connections from 127.0.0.2/32: 5 open (--max-conns-per-source)")
+	run()
 	stop()
 }
 
@@ -529,7 +548,7 @@ func TestHealthCheck(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	var reported []report.Report
 	var mu sync.Mutex
-	allow, _ := ParseAllow([]string{"192.0.2.0/24"}) // nobody but this host
+	allow, _ := ParseAllow([]string{"127.0.0.3/32"}) // not this host's own address
 	s, _ := NewServer(ServerOptions{Logger: testLogger(t), Token: token, Allow: allow, MaxSessions: 1, Report: func(r report.Report) {
 		mu.Lock()
 		reported = append(reported, r)
@@ -555,7 +574,7 @@ func TestHealthCheck(t *testing.T) {
 	}
 	// A real run through the listener, with the token, while a real run
 	// holds the only session: health checks do not count against it.
-	busy := legit(t, ln.Addr().String(), ClientOptions{Token: token})
+	busy := legit(t, ln.Addr().String(), ClientOptions{Token: token, Bind: "127.0.0.3"})
 	waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.runs) > 0 }, "the run to start")
 	code, got := get()
 	if code != 200 || got.Status != "ok" || got.Verdict != report.Clean || got.RunID == "" {

@@ -145,9 +145,12 @@ func oneShotFront(t *testing.T, addr string) string {
 	return ln.Addr().String()
 }
 
-// TestHealthEvictedByFlood: the health check's own connection (this host
-// to itself) is never the one evicted: under a flood of connects from
-// elsewhere, every check passes.
+// TestHealthEvictedByFlood: under a flood of connects from elsewhere,
+// every health check passes. The check's connection is never evicted
+// once its hello (with the check's secret) is read; before that it is a
+// connection like any other, though the last of the idle ones to go, and
+// a check pushed out by the flood tries again. (It used to be exempt
+// because it came from this host to itself: any local connection was.)
 func TestHealthEvictedByFlood(t *testing.T) {
 	addr, stop := serve(t, ServerOptions{MaxConns: 8, HandshakeTimeout: 5 * time.Second})
 	s, _ := serverRuns(addr)

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -62,8 +63,9 @@ type ServerOptions struct {
 	// send a byte of pattern.
 	Token []byte
 	// Allow, when set, lists the networks served; connections from
-	// elsewhere are refused before a byte is read. Connections from this
-	// host to itself are always served.
+	// elsewhere are refused before a byte is read. The server's own
+	// health check is always served: a connection from this host to
+	// itself is read up to its hello, which must carry the check's secret.
 	Allow []netip.Prefix
 	// MaxSessions bounds the runs served at once; MaxConns the
 	// connections open at once, and MaxConnsPerSource those from one
@@ -107,12 +109,16 @@ type Server struct {
 	perSource  map[netip.Prefix]int
 	handshakes map[net.Conn]*unproven
 	refusals   rateLimit
-	// addr is the listener's address once Serve runs; checks are the
-	// run ids of the health checks under way, which are not reported.
+	// addr is the listener's address once Serve runs.
 	addr    net.Addr
 	serving chan struct{} // closed once addr is set
-	checks  map[string]bool
 	health  healthCache
+	// secret marks the health check's hellos (wire.Hello.Check): this
+	// server's own, random, never sent anywhere but to itself.
+	secret string
+	// broken is the failure of a goroutine the whole server depends on
+	// (its listener's closer, the --once watcher): Serve returns it.
+	broken error
 }
 
 // recent is a bounded first-in first-out memory of run ids.
@@ -213,8 +219,58 @@ func NewServer(opt ServerOptions) (*Server, error) {
 	}
 	return &Server{
 		opt: opt, runs: map[string]*run{}, once: make(chan struct{}), log: log,
-		perSource: map[netip.Prefix]int{}, rawSources: map[netip.Addr]int{}, handshakes: map[net.Conn]*unproven{}, checks: map[string]bool{}, serving: make(chan struct{}),
+		perSource: map[netip.Prefix]int{}, rawSources: map[netip.Addr]int{}, handshakes: map[net.Conn]*unproven{}, serving: make(chan struct{}),
+		secret: wire.NewNonce()[:32],
 	}, nil
+}
+
+// panicHook, when set by a test, runs at the start of each goroutine the
+// server and its health check start, named by where: the way to prove
+// that a panic in any of them is contained. Otherwise the code path is
+// the real one.
+var panicHook atomic.Pointer[func(where string)]
+
+func hook(where string) {
+	if f := panicHook.Load(); f != nil {
+		(*f)(where)
+	}
+}
+
+// contain is deferred first in every goroutine the server starts: it
+// recovers a panic there, logs it with its stack, and calls ended (when
+// set), which ends what the goroutine served, so that nothing is left
+// half-alive.
+func (s *Server) contain(where string, ended func(v any), args ...any) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	logPanic(s.log, "internal error in "+where, v, args...)
+	if ended != nil {
+		ended(v)
+	}
+}
+
+// fail stops the whole server on the failure of a goroutine it depends
+// on: its listener is closed, and Serve returns err.
+func (s *Server) fail(ln net.Listener, err error) {
+	s.mu.Lock()
+	if s.broken == nil {
+		s.broken = err
+	}
+	s.mu.Unlock()
+	ln.Close()
+}
+
+// cut returns, for context.AfterFunc, what cuts c's blocked reads and
+// writes short. If that panics, c is closed instead: the stream ends
+// either way.
+func (s *Server) cut(c net.Conn) func() {
+	return func() {
+		defer s.contain("cutting a connection short", func(any) { c.Close() })
+		hook("cut")
+		c.SetDeadline(time.Now())
+	}
 }
 
 func cmpOr[T int | int64 | time.Duration](v, def T) T {
@@ -224,16 +280,28 @@ func cmpOr[T int | int64 | time.Duration](v, def T) T {
 	return v
 }
 
-// Progress sums the streams verified and sent so far, finished or not.
-func (s *Server) Progress() Progress { return s.live.progress() }
+// Progress sums the streams verified and sent in the latest period of
+// activity, finished or not: since the last time a stream started with
+// none under way (Start), so that a receiver's live view counts and
+// times the runs it serves, not its own life.
+func (s *Server) Progress() Progress { return s.live.period() }
 
 // Serve accepts connections on ln until ctx ends, Accept fails, or (with
 // Once) its run is reported. Sessions under way when ctx ends are cut
 // short and still reported (verdict incomplete unless corrupt). It
 // returns the Accept error, or nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
+	// Sessions cut short by this receiver's stop say so: the sender
+	// shows the receiver's stream errors, and a bare "interrupted:
+	// terminated signal received" there reads as if the sender had been.
+	parent := ctx
+	ctx, cancelCause := context.WithCancelCause(context.WithoutCancel(parent))
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
+	stopParent := context.AfterFunc(parent, func() {
+		cancelCause(fmt.Errorf("the receiver was stopped (%v)", context.Cause(parent)))
+	})
+	defer stopParent()
 	s.mu.Lock()
 	if s.addr != nil {
 		s.mu.Unlock()
@@ -242,9 +310,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.addr = ln.Addr()
 	s.mu.Unlock()
 	close(s.serving)
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		defer s.contain("the listener's closer", func(v any) { s.fail(ln, fmt.Errorf("internal error: %v", v)) })
+		hook("stop")
+		ln.Close()
+	})
 	defer stop()
 	go func() {
+		defer s.contain("the --once watcher", func(v any) { s.fail(ln, fmt.Errorf("internal error: %v", v)) })
+		hook("watch")
 		select {
 		case <-s.once:
 			ln.Close()
@@ -252,9 +326,36 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	var err error
+	func() {
+		// A bug in the loop itself is the accept loop's failure: the
+		// process ends as when its listener fails (recv: exit 3), never
+		// with Go's exit 2 for an unrecovered panic.
+		defer s.contain("the accept loop", func(v any) {
+			err = fmt.Errorf("internal error: %v", v)
+			ln.Close()
+		})
+		err = s.acceptLoop(ctx, ln)
+	}()
+	if err != nil {
+		// The accept loop is the server: without it nothing is served, so
+		// end the sessions too rather than linger half-alive.
+		s.log.Error("accept loop failed; stopping", "error", err.Error())
+		cancel()
+	}
+	s.sessions.Wait()
+	s.flush()
+	s.reports.Wait()
+	return err
+}
+
+// acceptLoop accepts and admits connections until Accept fails, and
+// returns its error when that is a failure, not a stop.
+func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
+	var err error
 	var backoff time.Duration
 	for {
 		c, aerr := ln.Accept()
+		hook("accept")
 		if aerr != nil && ctx.Err() == nil && temporary(aerr) {
 			// Out of file descriptors, or a connection reset before it
 			// was accepted: the server is still sound; wait and go on,
@@ -266,13 +367,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		backoff = 0
 		if aerr != nil {
+			s.mu.Lock()
+			broken := s.broken
+			s.mu.Unlock()
 			select {
 			case <-ctx.Done():
 			case <-s.once:
 			default:
 				err = aerr
 			}
-			break
+			if broken != nil {
+				err = broken
+			}
+			return err
 		}
 		release, rerr := s.admit(c)
 		if rerr != nil {
@@ -286,16 +393,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.handle(ctx, c)
 		}()
 	}
-	if err != nil {
-		// The accept loop is the server: without it nothing is served, so
-		// end the sessions too rather than linger half-alive.
-		s.log.Error("accept loop failed; stopping", "error", err.Error())
-		cancel()
-	}
-	s.sessions.Wait()
-	s.flush()
-	s.reports.Wait()
-	return err
 }
 
 // flush reports the runs still waiting for streams that never came.
@@ -311,7 +408,7 @@ func (s *Server) flush() {
 	}
 	s.mu.Unlock()
 	for _, r := range rs {
-		s.report(r)
+		s.reportRun(r)
 	}
 }
 
@@ -326,17 +423,18 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 			s.endOnce()
 		}
 	}()
+	hook("session")
 	// An interrupt cuts blocked reads and writes short, so that a stream
 	// ends and its result still goes to the sender (writeFrame sets a
 	// deadline of its own); the socket closes after.
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, s.cut(c))
 	defer stop()
 	if s.opt.Raw {
 		s.raw(ctx, c)
 		return
 	}
 	gctx, cancel := s.handshaking(ctx, c)
-	stopG := context.AfterFunc(gctx, func() { c.SetDeadline(time.Now()) })
+	stopG := context.AfterFunc(gctx, s.cut(c))
 	g, err := s.greet(gctx, c, time.Now().Add(s.opt.HandshakeTimeout))
 	stopG()
 	cancel()
@@ -365,7 +463,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		return
 	}
 	// The run's limits cut its streams short as a shutdown does.
-	stopRun := context.AfterFunc(r.ctx, func() { c.SetDeadline(time.Now()) })
+	stopRun := context.AfterFunc(r.ctx, s.cut(c))
 	defer stopRun()
 	var rep report.Report
 	func() {
@@ -451,68 +549,102 @@ func (s *Server) hostFacts(local net.Addr) (h *hostinfo.Run) {
 }
 
 // claim finds or creates a stream's run under the lock, checking the
-// plan against the run's and the server's limits.
-func (s *Server) claim(ctx context.Context, h wire.Hello, c net.Conn) (r *run, isNew bool, err error) {
+// plan against the run's and the server's limits. A new run enters the
+// run table, and its stream-wait timer and deadline are armed, only once
+// its first stream is admitted: a refused hello leaves nothing behind.
+func (s *Server) claim(ctx context.Context, h wire.Hello, c net.Conn) (*run, bool, error) {
 	ip := addrOf(c.RemoteAddr()).String()
+	check := s.isCheck(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r = s.runs[h.RunID]
-	if r == nil {
+	r := s.runs[h.RunID]
+	isNew := r == nil
+	if isNew {
 		if _, ended := s.ended.get(h.RunID); ended {
 			return nil, false, fmt.Errorf("run %s has already ended", h.RunID)
 		}
-		t, known := s.early.get(h.RunID)
-		check := s.checks[h.RunID]
 		if s.opt.Once && s.onceRun && !check {
 			return nil, false, errors.New("busy: this receiver serves one run (--once)")
 		}
 		if err := s.overLimits(h, check); err != nil {
 			return nil, false, err
 		}
-		s.onceRun = s.onceRun || !check
-		r = &run{
-			id: h.RunID, hello: h, peerIP: ip, local: c.LocalAddr(), remote: c.RemoteAddr(),
-			seen: make([]bool, h.Streams), results: make([]*report.Report, h.Streams),
-			sent: make([]int64, h.Streams), peer: decodeFacts(h.Facts), check: check, start: time.Now(),
-			ready: make(chan struct{}), live: &s.live,
-		}
-		r.ctx, r.cancel = s.runContext(ctx, h)
-		if check {
-			r.live = new(tracker) // a health check is not progress
-		} else if s.opt.MaxBytes > 0 {
-			r.budget = new(atomic.Int64)
-			r.budget.Store(s.opt.MaxBytes)
-		}
-		for i := range r.sent {
-			r.sent[i] = -1
-		}
-		if known && t.peerIP == ip {
-			r.abort = t.abort // the abort overtook the run's streams
-		}
-		if h.Rate > 0 {
-			r.limiter = sender.NewLimiter(h.Rate)
-		}
-		s.runs[h.RunID] = r
-		r.timer = time.AfterFunc(s.opt.StreamWait, func() { s.waitOver(r) })
-		isNew = true
+		r = s.newRun(h, c, ip, check)
 	}
-	f := r.hello
-	switch {
-	case r.ended:
-		return nil, false, fmt.Errorf("run %s has already ended", h.RunID)
-	case ip != r.peerIP:
-		return nil, false, fmt.Errorf("run %s belongs to %s, not %s", h.RunID, r.peerIP, ip)
-	case h.Streams != f.Streams || h.Pattern != f.Pattern || h.Seed != f.Seed || h.Rate != f.Rate ||
-		h.Duration != f.Duration || h.Bytes < f.Bytes-1 || h.Bytes > f.Bytes+1 || (h.Bytes == 0) != (f.Bytes == 0):
-		// Every stream's share is the first's, to a byte: the limits
-		// checked on the first hold for all.
-		return nil, false, fmt.Errorf("stream %d does not match the plan of run %s", h.Stream, h.RunID)
-	case r.seen[h.Stream]:
-		return nil, false, fmt.Errorf("stream %d of run %s is already connected", h.Stream, h.RunID)
+	if err := r.admits(h, ip, check); err != nil {
+		return nil, false, err
+	}
+	if isNew {
+		s.onceRun = s.onceRun || !check
+		r.ctx, r.cancel = s.runContext(ctx, h)
+		s.runs[h.RunID] = r
+		nr := r
+		r.timer = time.AfterFunc(s.opt.StreamWait, func() { s.waitOver(nr) })
 	}
 	r.seen[h.Stream] = true
 	r.pending++
 	return r, isNew, nil
+}
+
+// newRun is the state of a run whose first stream says h; called under
+// the lock. It arms nothing.
+func (s *Server) newRun(h wire.Hello, c net.Conn, ip string, check bool) *run {
+	r := &run{
+		id: h.RunID, hello: h, peerIP: ip, local: c.LocalAddr(), remote: c.RemoteAddr(),
+		seen: make([]bool, h.Streams), results: make([]*report.Report, h.Streams),
+		sent: make([]int64, h.Streams), peer: decodeFacts(h.Facts), check: check, start: time.Now(),
+		ready: make(chan struct{}), live: &s.live,
+	}
+	if check {
+		r.live = new(tracker) // a health check is not progress
+	} else if s.opt.MaxBytes > 0 {
+		r.budget = new(atomic.Int64)
+		r.budget.Store(s.opt.MaxBytes)
+	}
+	for i := range r.sent {
+		r.sent[i] = -1
+	}
+	if t, known := s.early.get(h.RunID); known && t.peerIP == ip {
+		r.abort = t.abort // the abort overtook the run's streams
+	}
+	if h.Rate > 0 {
+		r.limiter = sender.NewLimiter(h.Rate)
+	}
+	return r
+}
+
+// admits checks a stream's hello against its run: same host, same plan,
+// a stream not yet connected.
+func (r *run) admits(h wire.Hello, ip string, check bool) error {
+	f := r.hello
+	switch {
+	case r.ended:
+		return fmt.Errorf("run %s has already ended", h.RunID)
+	case ip != r.peerIP:
+		return fmt.Errorf("run %s belongs to %s, not %s", h.RunID, r.peerIP, ip)
+	case check != r.check || h.Streams != f.Streams || h.Pattern != f.Pattern || h.Seed != f.Seed || h.Rate != f.Rate ||
+		h.Duration != f.Duration || apart(h.Bytes, f.Bytes) > 1 || (h.Bytes == 0) != (f.Bytes == 0):
+		// Every stream's share is the first's, to a byte: the limits
+		// checked on the first hold for all.
+		return fmt.Errorf("stream %d does not match the plan of run %s", h.Stream, h.RunID)
+	case r.seen[h.Stream]:
+		return fmt.Errorf("stream %d of run %s is already connected", h.Stream, h.RunID)
+	}
+	return nil
+}
+
+// apart is the distance between a and b, exact for any two int64s: no
+// difference of a peer's numbers may overflow.
+func apart(a, b int64) uint64 {
+	if a > b {
+		a, b = b, a
+	}
+	return uint64(b) - uint64(a)
+}
+
+// isCheck reports whether h carries this server's health check secret.
+func (s *Server) isCheck(h wire.Hello) bool {
+	return h.Check != "" && subtle.ConstantTimeCompare([]byte(h.Check), []byte(s.secret)) == 1
 }
 
 // overLimits refuses a new run that would break the server's limits.
@@ -653,8 +785,24 @@ func (s *Server) control(h wire.Hello, c net.Conn) error {
 	return nil
 }
 
+// waitOver runs on a run's stream-wait timer. A panic here fails the
+// run (reported incomplete, with the error), not the receiver.
 func (s *Server) waitOver(r *run) {
+	defer s.contain("the stream-wait timer", func(v any) {
+		s.expire(r, fmt.Errorf("receiver internal error: %v", v))
+	}, "run_id", r.id)
+	hook("stream-wait")
+	s.expire(r, nil)
+}
+
+// expire ends a run's wait for its streams, failed by why when set: it
+// is reported here when none of its streams is under way, else by the
+// last one.
+func (s *Server) expire(r *run, why error) {
 	s.mu.Lock()
+	if why != nil {
+		r.abort = joinText(why.Error(), r.abort)
+	}
 	r.waitOver = true
 	end := r.pending == 0 && !r.ended
 	r.ended = r.ended || end
@@ -665,15 +813,7 @@ func (s *Server) waitOver(r *run) {
 	s.mu.Unlock()
 	if end {
 		defer s.reports.Done()
-		defer func() {
-			// The timer's goroutine has no one above it to recover: a
-			// bug in reporting costs this run's report, loudly.
-			if v := recover(); v != nil {
-				logPanic(s.log, "internal error reporting a run", v, "run_id", r.id)
-				s.endOnce()
-			}
-		}()
-		s.report(r)
+		s.reportRun(r)
 	}
 }
 
@@ -691,8 +831,16 @@ func (s *Server) finish(r *run, stream int, rep report.Report) {
 	r.ended = r.ended || end
 	s.mu.Unlock()
 	if end {
-		s.report(r)
+		s.reportRun(r)
 	}
+}
+
+// reportRun reports r. A bug in reporting costs this run's report,
+// loudly, and nothing else: it may run on a timer's goroutine, with no
+// one above it to recover.
+func (s *Server) reportRun(r *run) {
+	defer s.contain("reporting a run", func(any) { s.endOnce() }, "run_id", r.id)
+	s.report(r)
 }
 
 // report merges a run's streams and hands the report on.
@@ -701,7 +849,6 @@ func (s *Server) report(r *run) {
 	r.cancel()
 	s.mu.Lock()
 	delete(s.runs, r.id)
-	delete(s.checks, r.id)
 	s.ended.add(r.id, tomb{peerIP: r.peerIP})
 	parts := make([]report.Report, 0, len(r.results))
 	for i, x := range r.results {
@@ -743,7 +890,7 @@ func (s *Server) logEnd(m report.Report, took time.Duration) {
 	switch m.Verdict {
 	case report.Corrupt:
 		level = slog.LevelError
-	case report.Incomplete:
+	case report.Incomplete, report.Mismatch:
 		level = slog.LevelWarn
 	}
 	args := []any{"run_id", m.RunID, "peer", m.PeerAddr, "verdict", string(m.Verdict),
@@ -754,6 +901,9 @@ func (s *Server) logEnd(m report.Report, took time.Duration) {
 	}
 	if m.ControlCorruption != "" {
 		args = append(args, "control_corruption", m.ControlCorruption)
+	}
+	if m.PatternSent != "" {
+		args = append(args, "pattern_sent", m.PatternSent)
 	}
 	s.log.Log(context.Background(), level, "session end", args...)
 }
@@ -804,7 +954,7 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) rep
 	if h.Bytes == 0 {
 		check = func(got int64) error { return s.finished(r, h.Stream, got) }
 	}
-	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0, s.seal(g), wire.ListenerResult)
+	rep, err := verifyStream(ctx, r.reading(c, s.opt.MaxBytes), h, report.Forward, vo, r.live, s.opt.IdleTimeout, s.opt.Version, r.host, check, 0, s.seal(g), wire.ListenerResult, h.Progress)
 	if err != nil {
 		s.log.Warn("the sender will not see this stream's result", "run_id", h.RunID, "stream", h.Stream, "peer", c.RemoteAddr().String(), "error", err.Error())
 	}
@@ -918,21 +1068,24 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	ctx, cancel := context.WithTimeoutCause(ctx, s.opt.MaxDuration,
 		fmt.Errorf("the run went on for longer than this receiver allows (--max-duration %v)", s.opt.MaxDuration))
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, s.cut(c))
 	defer stop()
 	if s.opt.MaxBytes > 0 {
 		left := new(atomic.Int64)
 		left.Store(s.opt.MaxBytes)
 		c = budgetReader{c, budget{left, s.opt.MaxBytes}}
 	}
+	// A raw run has no id from its sender: it gets one here, as a
+	// protocol sender makes one, for its log lines and its report.
+	id := runID()
 	host := s.hostFacts(c.LocalAddr())
 	v, err := receiver.New(s.opt.Verify)
 	if err != nil {
-		s.log.Error("raw stream", "peer", c.RemoteAddr().String(), "error", err.Error())
+		s.log.Error("raw stream", "run_id", id, "peer", c.RemoteAddr().String(), "error", err.Error())
 		return
 	}
 	start := time.Now()
-	s.log.Info("session start", "peer", c.RemoteAddr().String(), "raw", true, "pattern", s.opt.Verify.Pattern.String(), "bytes", s.opt.RawBytes)
+	s.log.Info("session start", "run_id", id, "peer", c.RemoteAddr().String(), "raw", true, "pattern", s.opt.Verify.Pattern.String(), "bytes", s.opt.RawBytes)
 	remove := s.live.add(counter{v: v})
 	in := idleReader{c, s.opt.IdleTimeout, ctx}
 	err = s.rawStart(c, in, v)
@@ -961,6 +1114,7 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	}
 	rep := v.Result(err)
 	rep.BytesExpected = s.opt.RawBytes
+	rep.RunID = id
 	rep.Role = "recv"
 	rep.Version = s.opt.Version
 	rep.LocalAddr = c.LocalAddr().String()

@@ -58,29 +58,58 @@ func LiveHost(local net.Addr) *hostinfo.Run {
 // Progress is a running count over a run's streams.
 type Progress struct {
 	// Sent counts bytes written by this end, Verified bytes verified by
-	// it; Regions counts the regions it has found so far.
-	Sent, Verified, Regions int64
+	// it; Regions counts the regions it has found so far, Corrupt their
+	// corrupt bytes.
+	Sent, Verified, Regions, Corrupt int64
+	// PeerVerified, PeerRegions and PeerCorrupt sum what the receiver has
+	// said so far, in its progress frames, of the streams this end sends
+	// it: zero from a receiver that sends none.
+	PeerVerified, PeerRegions, PeerCorrupt int64
+	// Start is when the streams counted began: the last time a stream
+	// started with none under way. Zero while none is.
+	Start time.Time
 }
 
 func (p *Progress) add(q Progress) {
 	p.Sent += q.Sent
 	p.Verified += q.Verified
 	p.Regions += q.Regions
+	p.Corrupt += q.Corrupt
+	p.PeerVerified += q.PeerVerified
+	p.PeerRegions += q.PeerRegions
+	p.PeerCorrupt += q.PeerCorrupt
 }
 
-// counter is one stream's live count: a verifier or a sender.
+func (p *Progress) sub(q Progress) {
+	p.Sent -= q.Sent
+	p.Verified -= q.Verified
+	p.Regions -= q.Regions
+	p.Corrupt -= q.Corrupt
+	p.PeerVerified -= q.PeerVerified
+	p.PeerRegions -= q.PeerRegions
+	p.PeerCorrupt -= q.PeerCorrupt
+}
+
+// counter is one stream's live count: a verifier, or a sender and what
+// its receiver says of it.
 type counter struct {
-	v *receiver.Verifier
-	s *sender.Stream
+	v    *receiver.Verifier
+	s    *sender.Stream
+	peer *peerProgress
 }
 
 func (c counter) progress() Progress {
 	switch {
 	case c.v != nil:
 		p := c.v.Progress()
-		return Progress{Verified: p.Bytes, Regions: p.Regions}
+		return Progress{Verified: p.Bytes, Regions: p.Regions, Corrupt: p.CorruptBytes}
 	case c.s != nil:
-		return Progress{Sent: c.s.Sent()}
+		p := Progress{Sent: c.s.Sent()}
+		if c.peer != nil {
+			q := c.peer.progress()
+			p.PeerVerified, p.PeerRegions, p.PeerCorrupt = q.Verified, q.Regions, q.Corrupt
+		}
+		return p
 	}
 	return Progress{}
 }
@@ -255,6 +284,10 @@ type tracker struct {
 	next int
 	live map[int]counter
 	done Progress
+	// since is when the latest period of activity began, the last time a
+	// stream started with none under way; before is done as it was then.
+	since  time.Time
+	before Progress
 }
 
 func (t *tracker) add(c counter) (remove func()) {
@@ -262,6 +295,9 @@ func (t *tracker) add(c counter) (remove func()) {
 	defer t.mu.Unlock()
 	if t.live == nil {
 		t.live = map[int]counter{}
+	}
+	if len(t.live) == 0 {
+		t.since, t.before = time.Now(), t.done
 	}
 	id := t.next
 	t.next++
@@ -277,10 +313,28 @@ func (t *tracker) add(c counter) (remove func()) {
 func (t *tracker) progress() Progress {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.progressLocked()
+}
+
+func (t *tracker) progressLocked() Progress {
 	p := t.done
 	for _, c := range t.live {
 		p.add(c.progress())
 	}
+	if len(t.live) > 0 {
+		p.Start = t.since
+	}
+	return p
+}
+
+// period is progress counted from the start of the latest period of
+// activity: a server's runs under way, or the last ones, not everything
+// it has served.
+func (t *tracker) period() Progress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.progressLocked()
+	p.sub(t.before)
 	return p
 }
 
@@ -294,14 +348,23 @@ func (t *tracker) progress() Progress {
 //
 // resultMax is the most the peer takes of a result (its Reply says; 0:
 // wire.MaxResult).
-func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error, resultMax int, sl seal, role string) (report.Report, error) {
+//
+// With progress, the peer gets a progress frame a second while the stream
+// is verified (see sendProgress); a result never follows one that could
+// not be sent whole.
+func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error, resultMax int, sl seal, role string, progress bool) (report.Report, error) {
 	vo.Stream, vo.Offset = h.Stream, 0
 	v, err := receiver.New(vo)
 	if err != nil {
 		return streamReport(h, dir, err), err
 	}
 	remove := live.add(counter{v: v})
+	stopProgress := func() error { return nil }
+	if progress {
+		stopProgress = sendProgress(ctx, conn, v, idle)
+	}
 	err = receiver.Consume(ctx, idleReader{conn, idle, ctx}, v, h.Bytes)
+	perr := stopProgress()
 	remove()
 	if err == nil && check != nil {
 		err = check(v.Progress().Bytes)
@@ -312,6 +375,9 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 	rep.Version = version
 	rep.RunID = h.RunID
 	rep.Hosts.Local = finish(host, nil)
+	if perr != nil {
+		return rep, perr
+	}
 	wait := idle
 	if ctx.Err() != nil {
 		wait = abortWait // stopping: the peer gets what we have, or nothing

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -52,9 +53,13 @@ func seedFrames(tb testing.TB) [][]byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	progress, err := wire.EncodeProgress(wire.Progress{Verified: 1 << 30, Corrupt: 1600, Regions: 8})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	challenges := challengeSeeds(tb)
 	auths := authSeeds(tb)
-	return append([][]byte{hello, abort, finish, accept, refuse, proof, result, cleanResult, handFrame(wire.TypeHello, nil)},
+	return append([][]byte{hello, abort, finish, accept, refuse, proof, result, cleanResult, progress, handFrame(wire.TypeHello, nil)},
 		append(challenges, auths...)...)
 }
 
@@ -198,6 +203,7 @@ func FuzzDecodeHello(f *testing.F) {
 		{RunID: runID, Stream: 3, Streams: 4, Direction: wire.Reverse, Pattern: "hex:deadbeef", Seed: 7, Duration: time.Minute, Rate: 1e9, Facts: json.RawMessage(`null`), Nonce: nonce},
 		{RunID: runID, Direction: wire.Abort, Reason: "interrupted", Nonce: strings.ToUpper(nonce)},
 		{RunID: runID, Direction: wire.Finish, Stream: 2, Bytes: 77, Nonce: nonce},
+		{RunID: runID, Streams: 2, Direction: wire.Forward, Pattern: "zeros", Bytes: 1, Nonce: nonce, Progress: true},
 	} {
 		b, err := wire.EncodeHello(h)
 		if err != nil {
@@ -271,6 +277,7 @@ func FuzzDecodeReply(f *testing.F) {
 	for _, r := range []wire.Reply{
 		{Version: "v1", Facts: json.RawMessage(`{"hostname":"beta"}`)},
 		{Error: "disk full", Version: "v1"},
+		{Version: "v1", ResultMax: 4 << 20, Progress: true},
 		{Version: "v2", Proof: wire.Sign(testToken, wire.Listener, listenerNonce, testHello)},
 		{},
 	} {
@@ -477,6 +484,94 @@ func FuzzDecodeAuth(f *testing.F) {
 		}
 		if b2, err := wire.EncodeAuth(a2); err != nil || !bytes.Equal(b2, b) {
 			t.Fatalf("second encoding differs: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeProgress(f *testing.F) {
+	for _, p := range []wire.Progress{{}, {Verified: 1 << 30, Corrupt: 1600, Regions: 8}, {Verified: math.MaxInt64, Corrupt: math.MaxInt64, Regions: math.MaxInt64}} {
+		b, err := wire.EncodeProgress(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(wire.Payload(b))
+	}
+	f.Add(bytes.Repeat([]byte{0xff}, 24))
+	f.Add(make([]byte, 23))
+	f.Add(make([]byte, 25))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		p, err := wire.DecodeProgress(payload)
+		if err != nil {
+			if p != (wire.Progress{}) {
+				t.Fatalf("error %v with a progress %+v", err, p)
+			}
+			return
+		}
+		if len(payload) != wire.ProgressSize {
+			t.Fatalf("accepted %d bytes", len(payload))
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("accepted progress fails Validate: %v", err)
+		}
+		// The layout is fixed: one payload per count, and back.
+		b, err := wire.EncodeProgress(p)
+		if err != nil || !bytes.Equal(wire.Payload(b), payload) {
+			t.Fatalf("re-encoded %+v as %x (%v), from %x", p, wire.Payload(b), err, payload)
+		}
+	})
+}
+
+func FuzzReadProgress(f *testing.F) {
+	frames := seedFrames(f)
+	progress := frames[8]
+	if progress[5] != byte(wire.TypeProgress) {
+		f.Fatal("seedFrames moved its progress frame")
+	}
+	for _, fr := range frames {
+		f.Add(append(bytes.Clone(progress), fr...))
+	}
+	f.Add(bytes.Repeat(progress, 3))
+	f.Add(progress[:30])
+	bad := bytes.Clone(progress)
+	bad[20] ^= 0x04
+	f.Add(bad)
+	f.Add(header(v, 6, 0, 0, 0x6edd0b51))
+	f.Add(header(v, 6, 0, 0, 23))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src := bytes.NewReader(data)
+		var got []wire.Progress
+		head, err := wire.ReadProgress(src, func(p wire.Progress) { got = append(got, p) })
+		// Every progress handed on is valid, and is the input's next
+		// frame, byte for byte.
+		off := 0
+		for _, p := range got {
+			b, eerr := wire.EncodeProgress(p)
+			if eerr != nil || off+len(b) > len(data) || !bytes.Equal(b, data[off:off+len(b)]) {
+				t.Fatalf("progress %+v (%v) is not the frame at %d", p, eerr, off)
+			}
+			off += len(b)
+		}
+		read := len(data) - src.Len()
+		switch {
+		case err == nil:
+			// Stopped at the whole header of another frame, left for its
+			// reader.
+			if len(head) != wire.HeaderSize || !bytes.Equal(head, data[off:off+wire.HeaderSize]) || read != off+wire.HeaderSize {
+				t.Fatalf("head %x at %d after reading %d bytes", head, off, read)
+			}
+			if string(head[:4]) == wire.Magic && head[4] == wire.Version && wire.Type(head[5]) == wire.TypeProgress {
+				t.Fatalf("stopped at a progress header %x", head)
+			}
+		case len(head) > 0:
+			// A header cut short is left for its reader too.
+			if len(head) >= wire.HeaderSize || !bytes.Equal(head, data[off:]) {
+				t.Fatalf("head %x with %v at %d", head, err, off)
+			}
+		default:
+			// A bad progress frame: nothing read past its own bytes.
+			if read > off+wire.HeaderSize+wire.ProgressSize+wire.TrailerSize {
+				t.Fatalf("read %d bytes, past the progress frame at %d: %v", read, off, err)
+			}
 		}
 	})
 }

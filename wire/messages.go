@@ -28,13 +28,27 @@ const (
 	Finish  Direction = "finish"
 )
 
-// Bounds on a Hello's fields.
+// Bounds on a Hello's fields. DecodeHello refuses any value outside
+// them, so that nothing a peer plans can overflow the arithmetic done on
+// it (a run's total is at most MaxStreams*MaxBytes, far below 2^63).
 const (
-	MaxStreams  = 128
+	// MaxStreams bounds a run's streams, both directions together.
+	MaxStreams = 128
+	// MaxDuration bounds a timed stream's planned duration.
 	MaxDuration = 7 * 24 * time.Hour
+	// MaxBytes bounds a stream's planned size: 1 PiB, a day of a
+	// 100 Gbit/s link.
+	MaxBytes = 1 << 50
+	// MaxSent bounds the bytes a Finish says a timed stream sent: 1 EiB,
+	// more than MaxDuration at 10 Tbit/s.
+	MaxSent = 1 << 60
 	// MinRate is the smallest rate cap: below it a stream's writes are so
 	// far apart that a peer's idle timeout would take it for dead.
-	MinRate  = 8000
+	MinRate = 8000
+	// MaxRate is the largest rate cap, in bits per second: 1 Pbit/s.
+	MaxRate = 1_000_000_000_000_000
+	// MaxCheck bounds the health check's secret (see Hello.Check).
+	MaxCheck = 64
 	runIDLen = 16 // hex digits
 )
 
@@ -61,6 +75,15 @@ type Hello struct {
 	// Nonce is the dialer's fresh nonce: the listener's proof covers it,
 	// so a recorded proof cannot answer another connection.
 	Nonce string `json:"nonce"`
+	// Progress asks the listener of a forward stream for Progress frames
+	// while it verifies. A listener that predates them ignores it (an
+	// unknown field) and sends none.
+	Progress bool `json:"progress,omitempty"`
+	// Check is set by a receiver's own health check only: that process's
+	// secret, which marks the connection as the check's (outside the
+	// connection and run limits) by what it carries, not by where it
+	// comes from.
+	Check string `json:"check,omitempty"`
 }
 
 // Validate checks every field a listener acts on.
@@ -74,32 +97,41 @@ func (h *Hello) Validate() error {
 	if err := validNonce(h.Nonce); err != nil {
 		return fmt.Errorf("hello: %w", err)
 	}
+	// Every number is in range whatever the direction, even where the
+	// listener ignores it: no peer's value reaches arithmetic unchecked.
+	maxBytes := int64(MaxBytes) // planned
+	if h.Direction == Finish {
+		maxBytes = MaxSent // done
+	}
+	switch {
+	case len(h.Check) > MaxCheck:
+		return fmt.Errorf("hello: health check secret of %d bytes, want at most %d", len(h.Check), MaxCheck)
+	case h.Streams < 0 || h.Streams > MaxStreams:
+		return fmt.Errorf("hello: %d streams, want 1 to %d", h.Streams, MaxStreams)
+	case h.Stream < 0 || h.Stream >= MaxStreams:
+		return fmt.Errorf("hello: stream %d out of range (0 to %d)", h.Stream, MaxStreams-1)
+	case h.Seed > pattern.MaxSeed:
+		return fmt.Errorf("hello: seed %d out of range", h.Seed)
+	case h.Bytes < 0 || h.Bytes > maxBytes:
+		return fmt.Errorf("hello: size %d out of range (0 to %d)", h.Bytes, maxBytes)
+	case h.Duration < 0 || h.Duration > MaxDuration:
+		return fmt.Errorf("hello: duration %v out of range (0 to %v)", h.Duration, MaxDuration)
+	case h.Rate < 0 || h.Rate > MaxRate || h.Rate > 0 && h.Rate < MinRate:
+		return fmt.Errorf("hello: rate %d bit/s, want 0 (none) or %d to %d", h.Rate, MinRate, int64(MaxRate))
+	}
 	switch h.Direction {
-	case Abort:
-		return nil
-	case Finish:
-		if h.Stream < 0 || h.Stream >= MaxStreams || h.Bytes < 0 {
-			return fmt.Errorf("hello: finish of stream %d after %d bytes", h.Stream, h.Bytes)
-		}
+	case Abort, Finish:
 		return nil
 	}
 	switch {
 	case h.Direction != Forward && h.Direction != Reverse:
 		return fmt.Errorf("hello: unknown direction %q", h.Direction)
-	case h.Streams < 1 || h.Streams > MaxStreams:
+	case h.Streams < 1:
 		return fmt.Errorf("hello: %d streams, want 1 to %d", h.Streams, MaxStreams)
-	case h.Stream < 0 || h.Stream >= h.Streams:
+	case h.Stream >= h.Streams:
 		return fmt.Errorf("hello: stream %d of %d", h.Stream, h.Streams)
-	case h.Seed > pattern.MaxSeed:
-		return fmt.Errorf("hello: seed %d out of range", h.Seed)
-	case h.Bytes < 0:
-		return fmt.Errorf("hello: negative size %d", h.Bytes)
-	case h.Duration < 0 || h.Duration > MaxDuration:
-		return fmt.Errorf("hello: duration %v out of range (0 to %v)", h.Duration, MaxDuration)
 	case h.Bytes == 0 && h.Duration == 0:
 		return errors.New("hello: neither a size nor a duration")
-	case h.Rate < 0 || h.Rate > 0 && h.Rate < MinRate:
-		return fmt.Errorf("hello: rate %d bit/s, want 0 (none) or at least %d", h.Rate, MinRate)
 	}
 	if _, err := pattern.Parse(h.Pattern, h.Seed); err != nil {
 		return fmt.Errorf("hello: %w", err)
@@ -136,6 +168,9 @@ type Reply struct {
 	// a stream it sends (a reverse stream): the dialer shrinks its report
 	// to fit, as EncodeResultMax does.
 	ResultMax int `json:"result_max,omitempty"`
+	// Progress says that this listener sends Progress frames on this
+	// stream, as its Hello asked: without it, none may come.
+	Progress bool `json:"progress,omitempty"`
 }
 
 // RefusedError is a listener's refusal of a Hello. ControlCorruption is

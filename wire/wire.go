@@ -6,10 +6,14 @@
 // dialer's Auth, and the listener's Reply. Then one end sends the bare
 // pattern from stream offset 0 and half-closes; the end that verified it
 // answers with a Result, followed, when a token is in use, by an Auth
-// frame that seals it (see ListenerResult). Every message is a frame:
+// frame that seals it (see ListenerResult). A sender that asks may get
+// fixed-size Progress frames on a forward stream while it sends, before
+// the Result. Every message is a frame:
 //
 //	magic "ZCHK" | version (1 byte) | type (1 byte) | 0 (2 bytes) |
 //	length (4 bytes, big endian) | payload (JSON) | CRC32C (4 bytes)
+//
+// (a Progress frame's payload is binary, of a fixed size).
 //
 // The CRC32C covers header and payload. A frame's length is checked
 // against the bound of its type before anything is read, and the payload
@@ -56,6 +60,9 @@ const (
 	TypeChallenge Type = 4
 	// TypeAuth carries the dialer's signature of the challenge.
 	TypeAuth Type = 5
+	// TypeProgress carries a verifying end's running count of a stream
+	// (see Progress).
+	TypeProgress Type = 6
 )
 
 func (t Type) String() string {
@@ -70,6 +77,8 @@ func (t Type) String() string {
 		return "challenge"
 	case TypeAuth:
 		return "auth"
+	case TypeProgress:
+		return "progress"
 	}
 	return fmt.Sprintf("type %d", uint8(t))
 }
@@ -98,6 +107,8 @@ func Max(t Type) int {
 		return MaxChallenge
 	case TypeAuth:
 		return MaxAuth
+	case TypeProgress:
+		return ProgressSize
 	}
 	return 0
 }
@@ -200,6 +211,8 @@ func ParseHeader(h []byte) (Header, error) {
 		return Header{}, fmt.Errorf("protocol error: reserved header bytes %#02x %#02x are not zero", h[6], h[7])
 	case n > uint32(max):
 		return Header{}, fmt.Errorf("%s frame claims %d bytes: %w (limit %d)", t, n, ErrTooLarge, max)
+	case t == TypeProgress && n != ProgressSize:
+		return Header{}, fmt.Errorf("protocol error: %s frame claims %d bytes, not %d", t, n, ProgressSize)
 	}
 	return Header{Type: t, Length: int(n)}, nil
 }

@@ -23,6 +23,9 @@ import (
 	"github.com/zerocheck/zerocheck/wire"
 )
 
+// allTypes are the types whose payload is JSON of any size up to their
+// bound; the progress frame, of a fixed size, has tests of its own
+// (progress_test.go).
 var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth}
 
 // v is the version byte of hand-built headers: the version under test,
@@ -31,7 +34,7 @@ var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult, wire
 const v byte = wire.Version
 
 // unknownTypes are type numbers no frame has.
-var unknownTypes = []wire.Type{0, 6, 7, 9, 255}
+var unknownTypes = []wire.Type{0, 7, 8, 9, 255}
 
 // crcTable is built here, independently of the package under test.
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -94,9 +97,10 @@ func TestTypeStringAndMax(t *testing.T) {
 		{wire.TypeResult, "result", 32 << 20},
 		{wire.TypeChallenge, "challenge", 1 << 10},
 		{wire.TypeAuth, "auth", 1 << 10},
+		{wire.TypeProgress, "progress", 24},
 		{0, "type 0", 0},
-		{6, "type 6", 0},
 		{7, "type 7", 0},
+		{8, "type 8", 0},
 		{9, "type 9", 0},
 		{255, "type 255", 0},
 	} {
@@ -112,8 +116,8 @@ func TestTypeStringAndMax(t *testing.T) {
 	if wire.HeaderSize != 12 || wire.TrailerSize != 4 || wire.Magic != "ZCHK" || wire.Version != 2 {
 		t.Errorf("constants changed: header %d trailer %d magic %q version %d", wire.HeaderSize, wire.TrailerSize, wire.Magic, wire.Version)
 	}
-	if wire.TypeHello != 1 || wire.TypeReply != 2 || wire.TypeResult != 3 || wire.TypeChallenge != 4 || wire.TypeAuth != 5 {
-		t.Errorf("type numbers changed: %d %d %d %d %d", wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth)
+	if wire.TypeHello != 1 || wire.TypeReply != 2 || wire.TypeResult != 3 || wire.TypeChallenge != 4 || wire.TypeAuth != 5 || wire.TypeProgress != 6 {
+		t.Errorf("type numbers changed: %d %d %d %d %d %d", wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth, wire.TypeProgress)
 	}
 }
 
@@ -439,7 +443,7 @@ func headerErrors() []headerError {
 		typ := allTypes[i%len(allTypes)]
 		cases = append(cases, headerError{fmt.Sprintf("version %d", ver), header(ver, byte(typ), 0, 0, 10), isVersion(int(ver))})
 	}
-	// Unknown types, the first one past auth (6) included; the type is
+	// Unknown types, the first one past progress (7) included; the type is
 	// checked before the reserved bytes and the length.
 	for _, typ := range unknownTypes {
 		cases = append(cases,
@@ -703,6 +707,15 @@ func checkFlip(t *testing.T, want wire.Type, bad []byte, at int, err error) {
 			if err.Error() != fmt.Sprintf("protocol error: unknown frame type %d", bad[5]) {
 				fail("want unknown type %d", bad[5])
 			}
+		case int(binary.BigEndian.Uint32(bad[8:12])) > wire.Max(nt):
+			// The header is checked before the type is matched.
+			if !errors.Is(err, wire.ErrTooLarge) {
+				fail("length over the bound of %v: want ErrTooLarge", nt)
+			}
+		case nt == wire.TypeProgress:
+			if want := fmt.Sprintf("protocol error: progress frame claims %d bytes, not 24", binary.BigEndian.Uint32(bad[8:12])); err.Error() != want {
+				fail("want %q", want)
+			}
 		case nt != want && nt != wire.TypeReply:
 			if !errors.As(err, &ue) || *ue != (wire.UnexpectedError{Want: want, Got: nt}) {
 				fail("want *UnexpectedError{%v, %v}", want, nt)
@@ -856,8 +869,8 @@ func TestHelloValidate(t *testing.T) {
 			h.Direction, h.Stream, h.Streams, h.Bytes, h.Duration, h.Rate = wire.Reverse, 3, 4, 0, 10*time.Second, 1e9
 		}, ""},
 		{"abort only run id and nonce", func(h *wire.Hello) { *h = wire.Hello{RunID: runID, Direction: wire.Abort, Nonce: nonce} }, ""},
-		{"abort ignores bad fields", func(h *wire.Hello) {
-			*h = wire.Hello{RunID: "ABCDEF0123456789", Direction: wire.Abort, Streams: -1, Stream: 500, Seed: math.MaxUint64, Bytes: -1, Pattern: "sine", Facts: json.RawMessage(`[1]`), Reason: "interrupted", Nonce: nonce}
+		{"abort ignores plan fields", func(h *wire.Hello) {
+			*h = wire.Hello{RunID: "ABCDEF0123456789", Direction: wire.Abort, Pattern: "sine", Facts: json.RawMessage(`[1]`), Reason: "interrupted", Nonce: nonce}
 		}, ""},
 		{"finish", func(h *wire.Hello) {
 			*h = wire.Hello{RunID: runID, Direction: wire.Finish, Stream: 127, Bytes: 1 << 40, Nonce: nonce}
@@ -890,16 +903,16 @@ func TestHelloValidate(t *testing.T) {
 		{"negative streams", func(h *wire.Hello) { h.Streams = -1 }, "hello: -1 streams, want 1 to 128"},
 		{"stream == streams", func(h *wire.Hello) { h.Stream, h.Streams = 4, 4 }, "hello: stream 4 of 4"},
 		{"stream > streams", func(h *wire.Hello) { h.Stream, h.Streams = 9, 4 }, "hello: stream 9 of 4"},
-		{"stream -1", func(h *wire.Hello) { h.Stream, h.Streams = -1, 4 }, "hello: stream -1 of 4"},
+		{"stream -1", func(h *wire.Hello) { h.Stream, h.Streams = -1, 4 }, "hello: stream -1 out of range (0 to 127)"},
 		{"seed over max", func(h *wire.Hello) { h.Seed = pattern.MaxSeed + 1 }, "hello: seed 9007199254740992 out of range"},
 		{"seed max uint64", func(h *wire.Hello) { h.Seed = math.MaxUint64 }, "hello: seed 18446744073709551615 out of range"},
-		{"negative bytes", func(h *wire.Hello) { h.Bytes = -1 }, "hello: negative size -1"},
+		{"negative bytes", func(h *wire.Hello) { h.Bytes = -1 }, "hello: size -1 out of range (0 to 1125899906842624)"},
 		{"negative duration", func(h *wire.Hello) { h.Duration = -1 }, "hello: duration -1ns out of range (0 to 168h0m0s)"},
 		{"duration over max", func(h *wire.Hello) { h.Bytes, h.Duration = 0, wire.MaxDuration+1 }, "hello: duration 168h0m0.000000001s out of range (0 to 168h0m0s)"},
 		{"neither", func(h *wire.Hello) { h.Bytes, h.Duration = 0, 0 }, "hello: neither a size nor a duration"},
-		{"negative rate", func(h *wire.Hello) { h.Rate = -1 }, "hello: rate -1 bit/s, want 0 (none) or at least 8000"},
-		{"tiny rate", func(h *wire.Hello) { h.Rate = 1 }, "hello: rate 1 bit/s, want 0 (none) or at least 8000"},
-		{"finish of a stream out of range", func(h *wire.Hello) { h.Direction = wire.Finish; h.Stream = 128 }, "hello: finish of stream 128"},
+		{"negative rate", func(h *wire.Hello) { h.Rate = -1 }, "hello: rate -1 bit/s, want 0 (none) or 8000 to 1000000000000000"},
+		{"tiny rate", func(h *wire.Hello) { h.Rate = 1 }, "hello: rate 1 bit/s, want 0 (none) or 8000 to 1000000000000000"},
+		{"finish of a stream out of range", func(h *wire.Hello) { h.Direction = wire.Finish; h.Stream = 128 }, "hello: stream 128 out of range (0 to 127)"},
 		{"unknown pattern", func(h *wire.Hello) { h.Pattern = "sine" }, `hello: unknown pattern "sine"`},
 		{"empty pattern", func(h *wire.Hello) { h.Pattern = "" }, `hello: unknown pattern ""`},
 		{"bad hex pattern", func(h *wire.Hello) { h.Pattern = "hex:xyz" }, `hello: pattern "hex:xyz"`},

@@ -981,18 +981,28 @@ func TestDeployYAML(t *testing.T) {
 }
 
 // TestDeployDockerfile checks what the manifests rely on: the image runs
-// imageBinary, built from ./cmd/zerocheck without cgo.
+// imageBinary, built from ./cmd/zerocheck without cgo, for the target's
+// architecture from the builder's, stamped with its version and labelled;
+// and the build context leaves the VCS history out.
 func TestDeployDockerfile(t *testing.T) {
 	text := readRepoFile(t, "deploy/Dockerfile")
 	for _, want := range []string{
 		`ENTRYPOINT ["` + imageBinary + `"]`,
-		"CGO_ENABLED=0 go build",
+		"CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build",
+		"FROM --platform=$BUILDPLATFORM ",
+		"-X main.version=${VERSION} -X main.revision=${REVISION}",
+		"org.opencontainers.image.version=\"${VERSION}\"",
+		"org.opencontainers.image.revision=\"${REVISION}\"",
 		"./cmd/zerocheck",
 		"USER 65532:65532", // runAsUser in the manifests
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("deploy/Dockerfile: no %q", want)
 		}
+	}
+	ignore := strings.Fields(readRepoFile(t, ".dockerignore"))
+	if !slices.Contains(ignore, ".git") {
+		t.Errorf(".dockerignore does not leave .git out of the build context: %q", ignore)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 const (
 	exitClean      = 0 // verified, no corruption
 	exitCorrupt    = 1 // corruption found
-	exitUsage      = 2 // bad flags, arguments or configuration
+	exitUsage      = 2 // bad flags, arguments or configuration; the two ends' patterns differ (verdict mismatch)
 	exitIncomplete = 3 // the run could not complete: I/O or network error, short stream, interrupted
 )
 
@@ -40,21 +40,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	code := codeOf(err)
+	var v verdictError
+	isVerdict := errors.As(err, &v)
 	var ce configError
 	isConfig := errors.As(err, &ce)
-	if code == exitUsage && !isConfig && cmd != nil && cmd != root && cmd.SilenceUsage {
+	if code == exitUsage && !isVerdict && !isConfig && cmd != nil && cmd != root && cmd.SilenceUsage {
 		// Past validation every failure is the run's, not the user's.
 		code = exitIncomplete
 	}
-	var v verdictError
+	var said saidError
 	switch {
 	case err == nil:
-	case errors.As(err, &v) && v.verdict == report.Corrupt:
+	case isVerdict && v.verdict == report.Corrupt:
 		// The report said it all.
+	case errors.As(err, &said):
 	default:
 		fmt.Fprintf(stderr, "zerocheck: %v\n", err)
 	}
-	if code == exitUsage && !isConfig && cmd != nil {
+	if code == exitUsage && !isVerdict && !isConfig && cmd != nil {
 		// Usage goes to stderr: stdout carries gen's stream and --json
 		// reports, which usage text would corrupt.
 		fmt.Fprint(stderr, "\n"+cmd.UsageString())
@@ -95,8 +98,11 @@ func (e configError) Unwrap() error { return e.err }
 
 // verdictErr returns the error a command returns for a report.
 func verdictErr(r report.Report) error {
-	if r.Verdict == report.Clean {
+	switch r.Verdict {
+	case report.Clean:
 		return nil
+	case report.Mismatch:
+		return verdictError{verdict: r.Verdict, reason: report.MismatchText(r)}
 	}
 	return verdictError{verdict: r.Verdict, reason: r.Error}
 }
@@ -111,8 +117,12 @@ func codeOf(err error) int {
 	case err == nil:
 		return exitClean
 	case errors.As(err, &v):
-		if v.verdict == report.Corrupt {
+		switch v.verdict {
+		case report.Corrupt:
 			return exitCorrupt
+		case report.Mismatch:
+			// The ends were set up differently: a configuration error.
+			return exitUsage
 		}
 		return exitIncomplete
 	case errors.As(err, &rt):

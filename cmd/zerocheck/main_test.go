@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/internal/seedcapture"
+	"github.com/zerocheck/zerocheck/pattern"
+	"github.com/zerocheck/zerocheck/report"
 )
 
 // bin is the zerocheck binary built once for the tests that run it as a
@@ -552,5 +555,152 @@ func TestHostinfoLiveIPsec(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("checksum-bypass risk not possible on unknown SAs: %v", m["risks"])
+	}
+}
+
+// TestZeroBytesIsIncomplete: a run that verified nothing is incomplete,
+// exit 3, with the reason, in every command: a CI gate with a mistyped
+// --duration must not pass having checked nothing.
+func TestZeroBytesIsIncomplete(t *testing.T) {
+	nothing := report.NothingVerified
+	check := func(t *testing.T, who string, code int, out string, wantErr string) {
+		t.Helper()
+		m := decodeJSON(t, out)
+		if code != exitIncomplete || m["verdict"] != "incomplete" || num(t, m["bytes_verified"]) != 0 || m["error"] != wantErr {
+			t.Fatalf("%s: exit %d, verdict %v, bytes %v, error %q; want exit 3, incomplete, %q", who, code, m["verdict"], m["bytes_verified"], m["error"], wantErr)
+		}
+	}
+	t.Run("verify of an empty pipe", func(t *testing.T) {
+		code, out, stderr := inproc(t, nil, "verify", "--json")
+		check(t, "verify", code, out, nothing)
+		if stderr != "zerocheck: incomplete: "+nothing+"\n" {
+			t.Fatalf("stderr %q", stderr)
+		}
+		if code, out, _ := inproc(t, nil, "verify"); code != exitIncomplete ||
+			!strings.HasPrefix(out, "zerocheck: INCOMPLETE: 0 B verified, no corrupt bytes so far: "+nothing+"\n") {
+			t.Fatalf("text: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("loopback --duration 1ns", func(t *testing.T) {
+		code, out, _ := inproc(t, nil, "loopback", "--duration", "1ns", "--json", "-q")
+		check(t, "loopback", code, out, "stream 0: "+nothing)
+	})
+	t.Run("send --duration 1ns to recv", func(t *testing.T) {
+		r := recvOnce(t)
+		code, s, _ := send(t, r.addr, "--duration", "1ns")
+		rcode := r.wait(t)
+		b, _ := json.Marshal(s)
+		check(t, "send", code, string(b), "stream 0: "+nothing)
+		check(t, "recv", rcode, r.out.String(), "stream 0: "+nothing)
+	})
+	t.Run("recv --raw of a connection that sends nothing", func(t *testing.T) {
+		r := start(t, true, "recv", "--raw", "--listen", "127.0.0.1:0", "--once", "--json", "-q")
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		check(t, "recv --raw", r.wait(t), r.out.String(), "no data received (a port probe, or a sender that stopped at once)")
+	})
+}
+
+// TestMismatchIsExit2: counter data into a zeros verifier, through verify
+// and through recv --raw (fed by send --raw), is the verdict mismatch,
+// exit 2, with the pattern sent in the report and the fix on stderr, and
+// no usage text: the ends were set up differently, nothing is corrupt.
+func TestMismatchIsExit2(t *testing.T) {
+	const why = "zerocheck: mismatch: Every byte received, from the first to the last, is pattern counter, not zeros: " +
+		"the sender was given another pattern than this end, and nothing was learnt about the path. " +
+		"Give both ends the same pattern (here: --pattern counter).\n"
+	data := make([]byte, 1<<20)
+	p, _ := pattern.Parse("counter", 0)
+	p.Fill(data, 0)
+	check := func(t *testing.T, who string, code int, out, stderr string) {
+		t.Helper()
+		m := decodeJSON(t, out)
+		if code != exitUsage || m["verdict"] != "mismatch" || m["pattern_sent"] != "counter" || m["pattern"] != "zeros" ||
+			num(t, m["bytes_verified"]) != 1<<20 || m["looks_like"] != "counter" || m["seed_sent"] != nil {
+			t.Fatalf("%s: exit %d, verdict %v, pattern_sent %v, looks_like %v, bytes %v", who, code, m["verdict"], m["pattern_sent"], m["looks_like"], m["bytes_verified"])
+		}
+		if !strings.Contains(stderr, why) || strings.Contains(stderr, "Usage:") {
+			t.Fatalf("%s: stderr %q", who, stderr)
+		}
+	}
+	t.Run("verify", func(t *testing.T) {
+		code, out, stderr := inproc(t, bytes.NewReader(data), "verify", "--json")
+		check(t, "verify", code, out, stderr)
+	})
+	t.Run("recv --raw", func(t *testing.T) {
+		r := start(t, true, "recv", "--raw", "--listen", "127.0.0.1:0", "--once", "--json", "-q")
+		s := start(t, false, "send", "--raw", "--pattern", "counter", "--bytes", "1MiB", "-q", r.addr)
+		if code := s.wait(t); code != 0 {
+			t.Fatalf("send --raw exit %d: %s", code, s.stderr())
+		}
+		check(t, "recv --raw", r.wait(t), r.out.String(), r.stderr())
+	})
+	t.Run("random of another seed, found from the data", func(t *testing.T) {
+		p, _ := pattern.Parse("random", 0x5eed)
+		p.Fill(data, 0)
+		code, out, stderr := inproc(t, bytes.NewReader(data), "verify", "--pattern", "random")
+		if code != exitUsage || !strings.HasPrefix(out, "zerocheck: MISMATCH: 1048576 B (1.00 MiB) received of pattern random (seed 0x5eed), not random: ") ||
+			!strings.Contains(stderr, "(here: --pattern random --seed 0x5eed)") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+		}
+	})
+	t.Run("a region of counter data in zeros is corruption", func(t *testing.T) {
+		zeros := make([]byte, 1<<20)
+		copy(zeros[300000:], data[300000:300000+4096])
+		if code, out, _ := inproc(t, bytes.NewReader(zeros), "verify", "--json"); code != exitCorrupt || decodeJSON(t, out)["verdict"] != "corrupt" {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
+}
+
+// TestVerboseFlag: every command that writes a text report takes
+// --verbose; without it a report leaves out the host facts, possible
+// risks and unknown facts, and says so in one line.
+func TestVerboseFlag(t *testing.T) {
+	for _, c := range []string{"verify", "send", "recv", "loopback"} {
+		code, out, _ := inproc(t, nil, c, "--help")
+		if code != 0 || !strings.Contains(out, "-v, --verbose") {
+			t.Fatalf("%s --help: exit %d, no --verbose:\n%s", c, code, out)
+		}
+	}
+	bad := make([]byte, 4096)
+	bad[100] = 1
+	code, short, _ := inproc(t, bytes.NewReader(bad), "verify")
+	_, long, _ := inproc(t, bytes.NewReader(bad), "verify", "--verbose")
+	if code != exitCorrupt || strings.Contains(short, "\nHost facts\n") || !strings.Contains(short, "More with --verbose: host facts") ||
+		!strings.Contains(long, "\nHost facts\n") || strings.Contains(long, "More with --verbose") {
+		t.Fatalf("exit %d\ndefault:\n%s\nverbose:\n%s", code, short, long)
+	}
+	if !strings.Contains(short, "\nbitflip: one bit flipped: ") {
+		t.Fatalf("no line on what a bitflip means:\n%s", short)
+	}
+}
+
+// TestNeverConnectedReport: a send that could not connect prints its
+// cause, what to check next and the summary (with when it tried), and no
+// host facts or risks.
+func TestNeverConnectedReport(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, port, _ := net.SplitHostPort(addr)
+	code, out, _ := inproc(t, nil, "send", addr, "-q")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	want := []string{
+		fmt.Sprintf("zerocheck: INCOMPLETE: 0 B verified, no corrupt bytes so far: connect to %s: dial tcp %s: connect: connection refused", addr, addr),
+		"",
+		fmt.Sprintf("Nothing accepted the connection on 127.0.0.1 port %s.", port),
+		fmt.Sprintf("Check next: is zerocheck recv running on 127.0.0.1 and listening on port %s (zerocheck recv --listen :%s)? Does a firewall let TCP to that port through?", port, port),
+		"",
+	}
+	if code != exitIncomplete || len(lines) != 16 || strings.Join(lines[:5], "\n") != strings.Join(want, "\n") ||
+		!strings.Contains(out, "\n| started ") || strings.Contains(out, "Known risks") || strings.Contains(out, "Host facts") {
+		t.Fatalf("exit %d, %d lines:\n%s", code, len(lines), out)
 	}
 }

@@ -82,15 +82,16 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.IntVarP(&f.streams, "streams", "P", 1, "parallel TCP connections, each with its own offset space (as iperf3 -P)")
 	fl.Var(&f.bytes, "bytes", "total bytes over all streams (instead of --duration)")
-	fl.DurationVarP(&f.duration, "duration", "t", 10*time.Second, "how long to send")
+	durationVarP(fl, &f.duration, "duration", "t", 10*time.Second, "how long to send (30s, 5m, or plain seconds as iperf3 -t takes them)")
 	fl.Var(&f.rate, "rate", "cap each direction at this many bits per second (e.g. 500M), for burn-in on live links")
 	fl.BoolVar(&f.bidir, "bidir", false, "stream and verify both directions at once (as many streams again from the receiver)")
 	fl.BoolVar(&f.json, "json", false, "write the report as JSON")
+	addVerbose(cmd)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&f.noHost, "no-hostinfo", false, "do not collect or send this host's facts")
 	fl.IntVar(&f.mergeGap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
 	fl.IntVar(&f.maxRegions, "max-regions", receiver.DefaultMaxRegions, "regions to detail; later ones are counted only")
-	fl.DurationVar(&f.idle, "idle-timeout", session.DefaultIdleTimeout, "fail a stream whose peer sends or takes nothing for this long")
+	durationVarP(fl, &f.idle, "idle-timeout", "", session.DefaultIdleTimeout, "fail a stream whose peer sends or takes nothing for this long")
 }
 
 // client turns the flags into client options for addr; the command adds

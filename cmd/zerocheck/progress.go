@@ -28,6 +28,10 @@ type progress struct {
 	lastT     time.Time
 	done      chan struct{}
 	wg        sync.WaitGroup
+
+	// run is the start of the runs a receiver (idleQuiet) is counting,
+	// whose clock the line shows; zero before the first.
+	run time.Time
 }
 
 // isTerminal reports whether w is a character device: a person watching.
@@ -55,6 +59,13 @@ func startProgress(w io.Writer, planned int64, span time.Duration, read func() s
 
 func (p *progress) loop() {
 	defer p.wg.Done()
+	defer func() {
+		// Progress is a courtesy: a bug in it stops the display, not the
+		// process.
+		if v := recover(); v != nil {
+			fmt.Fprintf(p.w, "zerocheck: progress display stopped: internal error: %v\n", v)
+		}
+	}()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -71,8 +82,14 @@ func (p *progress) loop() {
 }
 
 // line formats one update: bytes moved, the rate over the last second,
-// and the regions found so far.
+// and the regions found so far, by this end and, at a sender, by the
+// receiver (its progress frames), with their corrupt bytes.
 func (p *progress) line(now time.Time, cur session.Progress) string {
+	if p.idleQuiet && !cur.Start.IsZero() && !cur.Start.Equal(p.run) {
+		// A receiver serves run after run: each one's clock starts with
+		// it, and so do its counts (see Server.Progress).
+		p.run, p.last = cur.Start, session.Progress{}
+	}
 	// Bytes this end moved either way: sent (forward at the sender,
 	// reverse at the receiver) plus verified.
 	moved := cur.Sent + cur.Verified
@@ -83,9 +100,16 @@ func (p *progress) line(now time.Time, cur session.Progress) string {
 	}
 	rate := float64(moved-prev) * 8 / now.Sub(p.lastT).Seconds()
 	p.last, p.lastT = cur, now
-	text := fmt.Sprintf("%s  %s  %d regions", short(moved), shortRate(rate), cur.Regions)
+	text := fmt.Sprintf("%s  %s  %d regions", short(moved), shortRate(rate), cur.Regions+cur.PeerRegions)
+	if n := cur.Corrupt + cur.PeerCorrupt; n > 0 {
+		text += fmt.Sprintf(" (%s corrupt)", shortBytes(n))
+	}
 	if !p.tty {
-		return fmt.Sprintf("zerocheck: %5.0fs  %s\n", now.Sub(p.start).Seconds(), text)
+		start := p.start
+		if !p.run.IsZero() {
+			start = p.run
+		}
+		return fmt.Sprintf("zerocheck: %5.0fs  %s\n", now.Sub(start).Seconds(), text)
 	}
 	frac := -1.0
 	switch {
@@ -111,6 +135,14 @@ func short(n int64) string {
 		u++
 	}
 	return fmt.Sprintf("%.1f %s", f, units[u])
+}
+
+// shortBytes is short, with a count under 1 KiB exact.
+func shortBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return short(n)
 }
 
 func shortRate(bps float64) string {

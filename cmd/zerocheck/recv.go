@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,7 +82,7 @@ With --raw there is no protocol: any plain stream is verified against
 			if err != nil {
 				return err
 			}
-			o.server.Verify = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions}
+			o.server.Verify = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Unannounced: o.server.Raw}
 			if err := o.server.Verify.Validate(); err != nil {
 				return err
 			}
@@ -111,37 +113,39 @@ With --raw there is no protocol: any plain stream is verified against
 			}
 			o.server.Version = versionString()
 			validated(cmd)
-			// A sink's directory is the host's state, not the command
-			// line's: missing or read-only is a runtime failure (exit
-			// 3, which a supervisor retries), not a usage error.
+			// A sink that cannot be written at start is a configuration
+			// error (exit 2): a supervisor's restart cannot make a
+			// read-only directory writable, a person must.
 			if err := sk.open(cmd.ErrOrStderr()); err != nil {
-				return runtimeError{err}
+				return configError{err}
 			}
 			return runRecv(cmd, o)
 		},
 	}
 	pf.add(cmd)
 	fl := cmd.Flags()
-	fl.StringVarP(&o.listen, "listen", "l", ":"+defaultPort, "address to listen on (\":7777\" is every IPv4 and IPv6 address)")
+	o.listen = ":" + defaultPort
+	fl.VarP((*listenValue)(&o.listen), "listen", "l", "address to listen on (\":7777\" or \"7777\" is every IPv4 and IPv6 address)")
 	fl.BoolVar(&o.server.Once, "once", false, "serve one run, print its report and exit with its code")
 	fl.BoolVar(&o.server.Raw, "raw", false, "verify plain streams against --pattern: no handshake, no result message")
 	fl.Var(&rawBytes, "bytes", "with --raw: each stream's planned size; a shorter one is incomplete (exit 3)")
 	fl.BoolVar(&o.json, "json", false, "write each report as JSON")
+	addVerbose(cmd)
 	fl.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&noHost, "no-hostinfo", false, "do not collect or send this host's facts")
 	fl.IntVar(&gap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
 	fl.IntVar(&maxRegions, "max-regions", receiver.DefaultMaxRegions, "regions to detail; later ones are counted only")
-	fl.DurationVar(&o.server.HandshakeTimeout, "handshake-timeout", session.DefaultHandshakeTimeout, "drop a connection that has not completed its handshake in this time")
-	fl.DurationVar(&o.server.IdleTimeout, "idle-timeout", session.DefaultIdleTimeout, "end a stream whose sender sends nothing for this long (incomplete)")
-	fl.DurationVar(&o.server.StreamWait, "stream-wait", session.DefaultStreamWait, "how long a run waits for all its streams to connect")
+	durationVarP(fl, &o.server.HandshakeTimeout, "handshake-timeout", "", session.DefaultHandshakeTimeout, "drop a connection that has not completed its handshake in this time")
+	durationVarP(fl, &o.server.IdleTimeout, "idle-timeout", "", session.DefaultIdleTimeout, "end a stream whose sender sends nothing for this long (incomplete)")
+	durationVarP(fl, &o.server.StreamWait, "stream-wait", "", session.DefaultStreamWait, "how long a run waits for all its streams to connect")
 	fl.StringVar(&tokenFile, "token-file", "", "file holding the shared token every sender must prove (16 to 4096 bytes; keep it mode 0600)")
-	fl.Var(&allow, "allow", "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (this host itself always is)")
+	fl.Var(&allow, "allow", "serve only these source networks, e.g. 10.0.0.0/8,fd00::/8 (the receiver's own health check always is)")
 	fl.IntVar(&o.server.MaxSessions, "max-sessions", session.DefaultMaxSessions, "runs served at once; more are refused as busy")
 	fl.IntVar(&o.server.MaxConns, "max-conns", session.DefaultMaxConns, "connections open at once, from all sources")
 	fl.IntVar(&o.server.MaxConnsPerSource, "max-conns-per-source", session.DefaultMaxConnsPerSource, "connections open at once from one address")
 	fl.Var(&maxBytes, "max-bytes", "bytes one run may send (e.g. 1TiB); 0: no bound")
-	fl.DurationVar(&o.server.MaxDuration, "max-duration", session.DefaultMaxDuration, "time one run may take")
-	fl.StringVar(&o.health, "health", "", "serve GET /healthz on this address (e.g. 127.0.0.1:7778): 200 only after a real verified session through this receiver")
+	durationVarP(fl, &o.server.MaxDuration, "max-duration", "", session.DefaultMaxDuration, "time one run may take")
+	fl.Var((*listenValue)(&o.health), "health", "serve GET /healthz on this address (e.g. 127.0.0.1:7778): 200 only after a real verified session through this receiver")
 	lf.add(fl)
 	sk.add(cmd)
 	return cmd
@@ -177,6 +181,9 @@ func readToken(path string) ([]byte, error) {
 		return nil, fmt.Errorf("--token-file: %w", err)
 	}
 	defer f.Close()
+	if err := tokenPrivate(path, f); err != nil {
+		return nil, err
+	}
 	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("--token-file: %w", err)
@@ -186,6 +193,29 @@ func readToken(path string) ([]byte, error) {
 		return nil, fmt.Errorf("--token-file %s: %w", path, err)
 	}
 	return t, nil
+}
+
+// tokenPrivate refuses a token file others can read, as ssh refuses
+// such a private key: a token anyone on the host can read lets anyone run
+// sessions against every receiver of the fleet. Readable by others is
+// always refused; readable by the group only when this process owns the
+// file (it needs no group to read it). A file of another owner shared by
+// group, root:zerocheck 0440 or the Kubernetes Secret mount (root:fsGroup
+// 0440), is how a service account is given a token, and is accepted.
+func tokenPrivate(path string, f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("--token-file: %w", err)
+	}
+	perm := fi.Mode().Perm()
+	open := perm&0o007 != 0
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
+		open = perm&0o077 != 0
+	}
+	if open {
+		return configError{fmt.Errorf("--token-file %s: permissions %04o are too open: anyone who can read the token can run sessions; chmod 600 %s", path, perm, path)}
+	}
+	return nil
 }
 
 func runRecv(cmd *cobra.Command, o recvOptions) error {
@@ -241,6 +271,14 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute, IdleTimeout: time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go func() {
+			// net/http recovers a handler's panic; one in Serve itself
+			// fails the endpoint (exit 3), not the process (Go's exit 2).
+			defer func() {
+				if v := recover(); v != nil {
+					log.Error("internal error in the health endpoint", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+					fail(fmt.Errorf("health endpoint on %s: internal error: %v", hl.Addr(), v))
+				}
+			}()
 			if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 				fail(fmt.Errorf("health endpoint on %s failed: %w", hl.Addr(), err))
 			}

@@ -103,7 +103,7 @@ every stream but one that already holds its random block.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "", "address to accept connections on, e.g. :7778 (port 0: any free port)")
+	f.Var((*listenValue)(&o.listen), "listen", "address to accept connections on, e.g. :7778 or 7778 (port 0: any free port)")
 	f.StringVar(&o.relay.To, "to", "", "address to relay each connection to, e.g. hostB:7777")
 	f.StringVar(&inject, "inject", "", "corruption to inject into each data stream (see above); empty: relay untouched")
 	f.BoolVar(&o.relay.Raw, "raw", false, "no protocol: the client-to-server direction is the data stream from its first byte")

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -56,7 +58,7 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
       --duration 5m --report-dir /var/lib/zerocheck/reports -q
   zerocheck send --raw --pattern zeros --bytes 1GiB 127.0.0.1:8080`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			peers := args
+			peers := append([]string(nil), args...)
 			if peersFile != "" {
 				fromFile, err := readPeers(peersFile)
 				if err != nil {
@@ -68,6 +70,14 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 				return errors.New("no receiver: give ADDR arguments or --peers FILE")
 			}
 			for i, p := range peers {
+				if strings.Trim(p, "0123456789") == "" {
+					// nc's "HOST PORT": the port would become a peer.
+					host := "HOST"
+					if i > 0 && i < len(args) {
+						host = args[i-1]
+					}
+					return fmt.Errorf("peer %q is a port, not a host: send takes HOST:PORT (%s), not nc's HOST PORT", p, net.JoinHostPort(host, p))
+				}
 				addr, err := withPort(p)
 				if err != nil {
 					return fmt.Errorf("peer %q: %w", p, err)
@@ -99,13 +109,16 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 			if _, err := session.NewClient(o.client); err != nil {
 				return err
 			}
+			if err := checkNames(cmd.Context(), peers); err != nil {
+				return err
+			}
 
 			validated(cmd)
-			// A sink's directory is the host's state, not the command
-			// line's: missing or read-only is a runtime failure (exit
-			// 3, which a supervisor retries), not a usage error.
+			// A sink that cannot be written at start is a configuration
+			// error (exit 2): a supervisor's restart cannot make a
+			// read-only directory writable, a person must.
 			if err := sk.open(cmd.ErrOrStderr()); err != nil {
-				return runtimeError{err}
+				return configError{err}
 			}
 			return runSend(cmd, o)
 		},
@@ -153,6 +166,35 @@ func parsePeers(b []byte) ([]string, error) {
 		}
 	}
 	return peers, sc.Err()
+}
+
+// checkNames refuses peers whose host names do not exist. A name the DNS
+// answers "no such host" for (NXDOMAIN, or no such entry in
+// /etc/hosts) is a mistake in the command line or the peers file, which
+// no retry fixes: exit 2, naming every such peer. A lookup that fails
+// otherwise (no answer, a server failure) may pass: the run then fails
+// as a network failure (exit 3), as a refused connection does.
+func checkNames(ctx context.Context, peers []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var missing []string
+	for _, p := range peers {
+		host, _, err := net.SplitHostPort(p)
+		if err != nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(host); err == nil {
+			continue
+		}
+		var dnsErr *net.DNSError
+		if _, err := net.DefaultResolver.LookupHost(ctx, host); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			missing = append(missing, host)
+		}
+	}
+	if len(missing) > 0 {
+		return configError{fmt.Errorf("no such host: %s (a name that does not exist: check its spelling)", strings.Join(missing, ", "))}
+	}
+	return nil
 }
 
 // withPort adds the default port to an address without one.
@@ -205,13 +247,32 @@ func runSend(cmd *cobra.Command, o sendOptions) error {
 	if len(o.peers) > 1 {
 		line := fmt.Sprintf("zerocheck: sweep of %d peers: %d clean, %d corrupt, %d incomplete",
 			len(o.peers), counts[report.Clean], counts[report.Corrupt], counts[report.Incomplete])
+		if len(bad) > maxNamed {
+			bad = append(bad[:maxNamed], fmt.Sprintf("and %d more", len(bad)-maxNamed))
+		}
 		if len(bad) > 0 {
 			line += " (" + strings.Join(bad, ", ") + ")"
 		}
 		fmt.Fprintln(stderr, line)
+		if worst != nil {
+			// The summary names every failing peer; the first one's
+			// error after it would read as the sweep's only failure.
+			return saidError{worst}
+		}
 	}
 	return worst
 }
+
+// maxNamed is how many failing peers a sweep's summary line names; the
+// others it counts.
+const maxNamed = 10
+
+// saidError is an error whose message the command has already written:
+// run exits with its code and prints nothing more.
+type saidError struct{ err error }
+
+func (e saidError) Error() string { return e.err.Error() }
+func (e saidError) Unwrap() error { return e.err }
 
 // worse returns the error with the worse exit code: corruption beats an
 // incomplete run, which beats clean (nil).

@@ -276,9 +276,13 @@ func TestRecvHealth(t *testing.T) {
 	if strings.Contains(r.out.String(), "verdict") {
 		t.Errorf("the health check was reported:\n%s", r.out.String())
 	}
-	// A health address that cannot be served is a runtime failure.
-	if code, _, stderr := inproc(t, nil, "recv", "--listen", "127.0.0.1:0", "--health", "256.0.0.1:1", "-q"); code != 3 {
-		t.Errorf("bad --health: exit %d: %s", code, stderr)
+	// A health address that cannot be served (not this host's) is a
+	// runtime failure; a malformed one is a usage error.
+	if code, _, stderr := inproc(t, nil, "recv", "--listen", "127.0.0.1:0", "--health", "192.0.2.1:1", "-q"); code != 3 {
+		t.Errorf("--health not on this host: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := inproc(t, nil, "recv", "--listen", "127.0.0.1:0", "--health", "256.0.0.1:1", "-q"); code != 2 {
+		t.Errorf("malformed --health: exit %d: %s", code, stderr)
 	}
 }
 
@@ -377,23 +381,27 @@ func TestWorse(t *testing.T) {
 }
 
 // TestSinkFailureAtStart: a report or metrics directory that cannot be
-// written is the host's state, not a usage error: exit 3 (a supervisor
-// retries it), no usage text.
+// written is a configuration error: exit 2 (which a supervisor does not
+// retry: a restart cannot fix it), one line that says what, no usage text.
 func TestSinkFailureAtStart(t *testing.T) {
-	for _, args := range [][]string{
-		{"recv", "--listen", "127.0.0.1:0", "--prom-textfile", "/nonexistent/dir/z.prom"},
-		{"recv", "--listen", "127.0.0.1:0", "--report-dir", "/proc/zerocheck-reports"},
-		{"send", "127.0.0.1:1", "--report-dir", "/proc/zerocheck-reports"},
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"recv", "--listen", "127.0.0.1:0", "--prom-textfile", "/nonexistent/dir/z.prom"}, "zerocheck: --prom-textfile: cannot create files in /nonexistent/dir: no such file or directory"},
+		{[]string{"recv", "--listen", "127.0.0.1:0", "--report-dir", "/proc/zerocheck-reports"}, "zerocheck: --report-dir: mkdir /proc/zerocheck-reports: no such file or directory"},
+		{[]string{"send", "127.0.0.1:1", "--report-dir", "/proc/zerocheck-reports"}, "zerocheck: --report-dir: mkdir /proc/zerocheck-reports: no such file or directory"},
+		{[]string{"send", "127.0.0.1:1", "--report-dir", "/proc/self"}, "zerocheck: --report-dir: cannot create files in /proc/self: no such file or directory"},
 	} {
-		code, _, stderr := inproc(t, nil, args...)
-		if code != 3 || strings.Contains(stderr, "Usage:") || !strings.Contains(stderr, "--") {
-			t.Errorf("%v: exit %d, want 3 without usage:\n%s", args, code, stderr)
+		code, _, stderr := inproc(t, nil, tc.args...)
+		if code != exitUsage || strings.TrimSuffix(stderr, "\n") != tc.want {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
 	// Another program's file where the metrics should go is not replaced.
 	foreign := filepath.Join(t.TempDir(), "other.prom")
 	os.WriteFile(foreign, []byte("# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n"), 0o644)
-	if code, _, stderr := inproc(t, nil, "recv", "--listen", "127.0.0.1:0", "--prom-textfile", foreign); code != 3 || !strings.Contains(stderr, "refusing to replace it") {
+	if code, _, stderr := inproc(t, nil, "recv", "--listen", "127.0.0.1:0", "--prom-textfile", foreign); code != exitUsage || !strings.Contains(stderr, "refusing to replace it") {
 		t.Errorf("foreign textfile: exit %d:\n%s", code, stderr)
 	}
 	if b, _ := os.ReadFile(foreign); !strings.Contains(string(b), "node_load1 0.5") {

@@ -73,7 +73,12 @@ func (s *sinks) open(warn io.Writer) error {
 func probeDir(dir string) error {
 	f, err := os.CreateTemp(dir, ".zerocheck-probe-*")
 	if err != nil {
-		return err
+		// Not the probe's random name: what the user must fix is dir.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create files in %s: %w", dir, err)
 	}
 	f.Close()
 	defer os.Remove(f.Name())

@@ -40,7 +40,7 @@ kind. It replaces "nc -l 8080 | xxd -a" with a verdict and an exit code.`,
 			if gap < 1 || maxRegions < 1 {
 				return errors.New("--merge-gap and --max-regions must be at least 1")
 			}
-			o.receiver = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Offset: int64(off)}
+			o.receiver = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Offset: int64(off), Unannounced: true}
 			if err := o.receiver.Validate(); err != nil {
 				return err
 			}
@@ -60,6 +60,10 @@ kind. It replaces "nc -l 8080 | xxd -a" with a verdict and an exit code.`,
 	f.IntVar(&gap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
 	f.IntVar(&maxRegions, "max-regions", receiver.DefaultMaxRegions, "regions to detail; later ones are counted only")
 	f.BoolVar(&o.json, "json", false, "write the report as JSON")
+	addVerbose(cmd)
+	// verify prints no progress to silence; -q is taken so that one
+	// habit (and one script's flags) works for verify, send and recv.
+	f.BoolVarP(new(bool), "quiet", "q", false, "no progress on stderr (verify prints none; as send and recv take it)")
 	return cmd
 }
 
@@ -95,7 +99,9 @@ func writeReport(cmd *cobra.Command, r report.Report, asJSON bool) error {
 	if asJSON {
 		err = report.JSON(cmd.OutOrStdout(), r)
 	} else {
-		err = report.Text(cmd.OutOrStdout(), r)
+		// Every command that writes a text report has --verbose.
+		verbose, _ := cmd.Flags().GetBool("verbose")
+		err = report.WriteText(cmd.OutOrStdout(), r, report.TextOptions{Verbose: verbose})
 	}
 	if err == nil || r.Verdict == report.Corrupt {
 		if err != nil {
@@ -105,4 +111,9 @@ func writeReport(cmd *cobra.Command, r report.Report, asJSON bool) error {
 		return verdictErr(r)
 	}
 	return runtimeError{fmt.Errorf("writing the report: %w", err)}
+}
+
+// addVerbose adds --verbose to a command that writes text reports.
+func addVerbose(cmd *cobra.Command) {
+	cmd.Flags().BoolP("verbose", "v", false, "text report: add host facts, possible risks, unknown facts, every stream and every region's dump (--json always has them)")
 }

@@ -1,5 +1,6 @@
 // Package units reads byte counts with units, as zerocheck's flags and
-// the relay's injection spec take them.
+// the relay's injection spec take them, and durations as its flags take
+// them.
 package units
 
 import (
@@ -7,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ParseSize reads a byte count with an optional unit: 4096, 64KiB, 10G,
@@ -52,4 +54,23 @@ var sizeUnits = map[string]int64{
 	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
 	"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
 	"p": 1 << 50, "pib": 1 << 50, "pb": 1e15,
+}
+
+// ParseDuration reads a duration in Go syntax (30s, 5m, 1h30m) or, as
+// iperf3's -t and timeout(1) take it, a plain number of seconds (10,
+// 0.5): "-t 10" is ten seconds, not an error about a missing unit.
+func ParseDuration(v string) (time.Duration, error) {
+	t := strings.TrimSpace(v)
+	if t != "" && strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }) < 0 {
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil || f*float64(time.Second) >= math.MaxInt64 {
+			return 0, fmt.Errorf("duration %q: want seconds (10, 0.5) or Go syntax (30s, 5m, 1h30m)", v)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want seconds (10, 0.5) or Go syntax (30s, 5m, 1h30m)", v)
+	}
+	return d, nil
 }

@@ -1,6 +1,10 @@
 package units
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+	"time"
+)
 
 func TestParseSize(t *testing.T) {
 	for _, tc := range []struct {
@@ -32,4 +36,27 @@ func FuzzParseSize(f *testing.F) {
 			t.Fatalf("ParseSize(%q) = %d", s, n)
 		}
 	})
+}
+
+// TestParseDurationPlainSeconds: a number without a unit is seconds, as
+// iperf3 -t reads it; Go syntax works as before.
+func TestParseDurationPlainSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"10", 10 * time.Second, ""}, {"0.5", 500 * time.Millisecond, ""}, {" 3 ", 3 * time.Second, ""},
+		{"0", 0, ""}, {"30s", 30 * time.Second, ""}, {"5m", 5 * time.Minute, ""}, {"1h30m", 90 * time.Minute, ""},
+		{"1ns", time.Nanosecond, ""}, {"-1s", -time.Second, ""},
+		{"", 0, `duration "": want seconds (10, 0.5) or Go syntax (30s, 5m, 1h30m)`},
+		{"10x", 0, `duration "10x": want seconds (10, 0.5) or Go syntax (30s, 5m, 1h30m)`},
+		{"1.2.3", 0, `duration "1.2.3": want seconds (10, 0.5) or Go syntax (30s, 5m, 1h30m)`},
+		{"99999999999", 0, `duration "99999999999": want seconds (10, 0.5) or Go syntax (30s, 5m, 1h30m)`},
+	} {
+		got, err := ParseDuration(tc.in)
+		if msg := fmt.Sprint(err); got != tc.want || (tc.err == "" && err != nil) || (tc.err != "" && msg != tc.err) {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, %q", tc.in, got, err, tc.want, tc.err)
+		}
+	}
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestSendRefusesNCHostPort: nc's "HOST PORT" would make the port a
+// second peer, a host named "24100": it is refused with the HOST:PORT
+// spelling, exit 2, before anything is sent.
+func TestSendRefusesNCHostPort(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"send", "127.0.0.1", "24100"}, `zerocheck: peer "24100" is a port, not a host: send takes HOST:PORT (127.0.0.1:24100), not nc's HOST PORT`},
+		{[]string{"send", "24100"}, `zerocheck: peer "24100" is a port, not a host: send takes HOST:PORT (HOST:24100), not nc's HOST PORT`},
+		{[]string{"send", "::1", "24100"}, `zerocheck: peer "24100" is a port, not a host: send takes HOST:PORT ([::1]:24100), not nc's HOST PORT`},
+	} {
+		code, _, stderr := inproc(t, nil, tc.args...)
+		if code != exitUsage || firstLine(stderr) != tc.want {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, firstLine(stderr), tc.want)
+		}
+	}
+}
+
+// TestSendNoSuchHost: a host name that does not exist (the resolver says
+// NXDOMAIN) is a mistake in the command line or the peers file: exit 2,
+// every such peer named, no usage text, nothing sent. A lookup that fails
+// for a while is a network failure, exit 3, as a refused connection is;
+// no resolver here fails on demand, so that half is not tested.
+func TestSendNoSuchHost(t *testing.T) {
+	var dnsErr *net.DNSError
+	if _, err := net.DefaultResolver.LookupHost(context.Background(), "zerocheck-test.invalid"); !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+		t.Skipf("this host's resolver does not answer NXDOMAIN for .invalid (RFC 6761): %v", err)
+	}
+	peers := filepath.Join(t.TempDir(), "peers")
+	os.WriteFile(peers, []byte("127.0.0.1:1\nthird.invalid\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"send", "hostb.invalid"}, "zerocheck: no such host: hostb.invalid (a name that does not exist: check its spelling)"},
+		{[]string{"send", "127.0.0.1:1", "hostb.invalid:7777", "hostc.invalid", "--peers", peers},
+			"zerocheck: no such host: hostb.invalid, hostc.invalid, third.invalid (a name that does not exist: check its spelling)"},
+	} {
+		code, stdout, stderr := inproc(t, nil, tc.args...)
+		if code != exitUsage || strings.TrimSuffix(stderr, "\n") != tc.want || stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want 2 and %q", tc.args, code, stderr, stdout, tc.want)
+		}
+	}
+}
+
+// TestSweepNamesEveryFailingPeer: a sweep's last stderr line is its
+// summary, naming every peer that was not clean (up to ten, then the
+// count of the others), not the first failure's error.
+func TestSweepNamesEveryFailingPeer(t *testing.T) {
+	r := start(t, true, "recv", "--listen", "127.0.0.1:0", "-q", "--no-hostinfo")
+	down1, down2 := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
+	p := start(t, false, "send", down1, r.addr, down2, "--bytes", "1MiB", "-q", "--no-hostinfo")
+	want := fmt.Sprintf("zerocheck: sweep of 3 peers: 1 clean, 0 corrupt, 2 incomplete (%s incomplete, %s incomplete)", down1, down2)
+	if code, lines := p.wait(t), strings.Split(strings.TrimSuffix(p.stderr(), "\n"), "\n"); code != exitIncomplete || lines[len(lines)-1] != want {
+		t.Fatalf("exit %d, last line %q; want 3 and %q\n%s", code, lines[len(lines)-1], want, p.stderr())
+	}
+
+	var many []string
+	for range 12 {
+		many = append(many, "127.0.0.1:"+freePort(t))
+	}
+	p = start(t, false, append([]string{"send", "--bytes", "1MiB", "-q", "--no-hostinfo"}, many...)...)
+	want = "zerocheck: sweep of 12 peers: 0 clean, 0 corrupt, 12 incomplete ("
+	for _, m := range many[:10] {
+		want += m + " incomplete, "
+	}
+	want += "and 2 more)"
+	if code, lines := p.wait(t), strings.Split(strings.TrimSuffix(p.stderr(), "\n"), "\n"); code != exitIncomplete || lines[len(lines)-1] != want {
+		t.Fatalf("12 down: exit %d, last line %q; want 3 and %q", code, lines[len(lines)-1], want)
+	}
+}
+
+// TestStoppedReceiverSaysSo: a receiver stopped by a signal mid-run
+// says that it was stopped, in its report and in the findings the sender
+// shows, rather than a bare "interrupted: interrupt signal received" that
+// reads, on the sender, as if the sender had been interrupted.
+func TestStoppedReceiverSaysSo(t *testing.T) {
+	r := start(t, true, "recv", "--listen", "127.0.0.1:0", "--json", "-q", "--no-hostinfo")
+	sp := start(t, false, "send", r.addr, "--duration", "1m", "--json", "--bidir", "--no-hostinfo")
+	sp.waitStderr(t, "regions")
+	r.cmd.Process.Signal(syscall.SIGINT)
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("recv exit %d", code)
+	}
+	if code := sp.wait(t); code != exitIncomplete {
+		t.Fatalf("send exit %d", code)
+	}
+	const said = "the receiver was stopped (interrupt signal received)"
+	for end, out := range map[string]string{"send": sp.out.String(), "recv": r.out.String()} {
+		m := decodeJSON(t, out)
+		msg := fmt.Sprint(m["error"])
+		if m["verdict"] != "incomplete" || !strings.Contains(msg, "interrupted: "+said) || strings.Contains(msg, "interrupted: interrupt signal received") {
+			t.Errorf("%s: verdict %v, error %q; want incomplete, saying %q", end, m["verdict"], msg, said)
+		}
+	}
+}
