@@ -533,10 +533,14 @@ func tryRecvService(t *testing.T, e *docEnv, ex docExample) {
 	if health == "" {
 		t.Fatalf("no health endpoint logged:\n%s", r.errbufString())
 	}
-	if code, _, stderr := send(t, r.addr, "--bytes", "1MiB", "--no-hostinfo", "--token-file", e.token); code != 0 {
+	// The example's --allow became 127.0.0.0/8: dial that, not the
+	// wildcard address recv listens on (which may dial ::1).
+	_, port, _ := net.SplitHostPort(r.addr)
+	addr := net.JoinHostPort("127.0.0.1", port)
+	if code, _, stderr := send(t, addr, "--bytes", "1MiB", "--no-hostinfo", "--token-file", e.token); code != 0 {
 		t.Fatalf("send with the token: exit %d: %s", code, stderr)
 	}
-	if code, m, _ := send(t, r.addr, "--bytes", "1MiB", "--no-hostinfo"); code != 3 || !strings.Contains(fmt.Sprint(m["error"]), "requires a token") {
+	if code, m, _ := send(t, addr, "--bytes", "1MiB", "--no-hostinfo"); code != 3 || !strings.Contains(fmt.Sprint(m["error"]), "requires a token") {
 		t.Errorf("send without the token: exit %d, %v", code, m["error"])
 	}
 	resp, err := http.Get("http://" + health + "/healthz")
