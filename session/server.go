@@ -102,6 +102,8 @@ type Server struct {
 	// is a session, for MaxSessions.
 	rawSources map[netip.Addr]int
 	onceEnded  sync.Once
+	// onceErr is why a server of one run ended before its run started.
+	onceErr error
 	// conns and perSource count the connections admitted and open.
 	conns      int
 	perSource  map[netip.Prefix]int
@@ -346,6 +348,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	if err != nil {
 		if ctx.Err() == nil {
 			s.refuse(c, fmt.Errorf("handshake: %w", err))
+		}
+		if controlCorruption(err) != "" {
+			s.unserved(fmt.Errorf("a sender's hello arrived corrupt, so no run was served: %w", err))
 		}
 		return
 	}
@@ -776,6 +781,36 @@ func (s *Server) endOnce() {
 	if s.opt.Once {
 		s.onceEnded.Do(func() { close(s.once) })
 	}
+}
+
+// unserved ends a server of one run (--once) whose run has not started
+// with why: its sender's hello arrived corrupt, and the sender, refused,
+// will not come back, so waiting on would be waiting for ever.
+func (s *Server) unserved(why error) {
+	if !s.opt.Once {
+		return
+	}
+	s.mu.Lock()
+	if s.onceRun {
+		s.mu.Unlock()
+		return
+	}
+	if s.onceErr == nil {
+		s.onceErr = why
+	}
+	s.mu.Unlock()
+	s.endOnce()
+}
+
+// Unserved returns why a server of one run (--once) ended without a run
+// to report, or nil.
+func (s *Server) Unserved() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.onceRun {
+		return nil
+	}
+	return s.onceErr
 }
 
 func joinText(a, b string) string {

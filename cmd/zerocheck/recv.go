@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -211,16 +212,21 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		mu.Lock()
 		defer mu.Unlock()
 		reported = true
+		var lost error
 		for _, err := range o.sinks.write(r) {
 			log.Error("run not recorded", "run_id", r.RunID, "error", err.Error())
+			lost = cmp.Or(lost, error(runtimeError{err}))
 		}
-		if err := writeReport(cmd, r, o.json); err != nil {
-			last = err
+		err := writeReport(cmd, r, o.json)
+		if err != nil {
 			var v verdictError
 			if !errors.As(err, &v) {
 				log.Error("report not written", "run_id", r.RunID, "error", err.Error())
 			}
 		}
+		// A report that was not kept fails --once as it fails send
+		// (exit 3), unless the run was corrupt: that verdict stands.
+		last = worse(err, lost)
 	}
 	s, err := session.NewServer(o.server)
 	if err != nil {
@@ -262,6 +268,8 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		why = err.Error()
 	case cmd.Context().Err() == nil && cause != nil:
 		why = cause.Error()
+	case cmd.Context().Err() == nil && s.Unserved() != nil:
+		why = s.Unserved().Error()
 	case cmd.Context().Err() == nil:
 		why = "its one run was served (--once)"
 	}
@@ -281,6 +289,8 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		switch {
 		case reported:
 			return last
+		case s.Unserved() != nil:
+			return verdictError{verdict: report.Incomplete, reason: s.Unserved().Error()}
 		case cmd.Context().Err() != nil:
 			return verdictError{verdict: report.Incomplete, reason: "interrupted before a run was served"}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/wire"
 )
 
 // The receiver as a service and the sender as a sweep, run as a user
@@ -408,6 +409,66 @@ func TestSinkFailureAtStart(t *testing.T) {
 		if code, _, stderr := inproc(t, nil, args...); code != 2 || !strings.Contains(stderr, "invalid argument") {
 			t.Errorf("%v: exit %d, want 2:\n%s", args, code, stderr)
 		}
+	}
+}
+
+// TestRecvOnceUnsavedReport: recv --once whose --report-dir went away
+// after it started (a file now stands where the directory was, which
+// stops root as it stops anyone) exits 3 and says why, as send does; the
+// run itself was clean, and its report still reaches stdout.
+func TestRecvOnceUnsavedReport(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "reports")
+	r := recvOnce(t, "--no-hostinfo", "--report-dir", dir)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, s, stderr := send(t, r.addr, "--bytes", "1MiB", "--no-hostinfo"); code != 0 {
+		t.Fatalf("send: exit %d %v\n%s", code, s["error"], stderr)
+	}
+	code := r.wait(t)
+	if m := decodeJSON(t, r.out.String()); m["verdict"] != "clean" {
+		t.Errorf("recv report: %v", m["verdict"])
+	}
+	if code != 3 || !strings.Contains(r.stderr(), "zerocheck: --report-dir: report: ") {
+		t.Fatalf("recv --once with an unsaved report: exit %d, want 3 and the reason:\n%s", code, r.stderr())
+	}
+}
+
+// TestRecvOnceCorruptHello: the only sender's hello arrives with a bit
+// flipped. The sender is refused (its hello cannot be trusted), so it
+// will not come back: recv --once ends at once, exit 3, saying so,
+// rather than wait for ever.
+func TestRecvOnceCorruptHello(t *testing.T) {
+	r := recvOnce(t, "--no-hostinfo")
+	hello := realHello(t)
+	hello[len(hello)-3] ^= 0x10 // in the payload: the frame's CRC32C fails
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	// The refusal names the corruption, for the sender's report.
+	_, p, err := wire.ReadFrame(c, wire.TypeReply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wire.DecodeReply(p); err == nil || !strings.Contains(err.Error(), "control channel corrupt: hello frame") {
+		t.Errorf("refusal: %v", err)
+	}
+	code := r.wait(t)
+	want := "zerocheck: incomplete: a sender's hello arrived corrupt, so no run was served: control channel corrupt: hello frame"
+	if code != 3 || !strings.Contains(r.stderr(), want) {
+		t.Fatalf("recv --once after a corrupt hello: exit %d, want 3 and %q:\n%s", code, want, r.stderr())
+	}
+	if r.out.Len() != 0 {
+		t.Errorf("a report for a run that never started:\n%s", r.out.String())
 	}
 }
 
