@@ -610,6 +610,15 @@ func (c budgetWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// SyscallConn lets the sender see the socket's queue under the budget
+// (sender.Unsent): its stall clock watches what the peer acknowledges.
+func (c budgetWriter) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
+
 // reading and writing return c under the run's byte budget, if it has
 // one, for a stream this end verifies or sends.
 func (r *run) reading(c net.Conn, max int64) net.Conn {

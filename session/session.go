@@ -87,27 +87,51 @@ func (c counter) progress() Progress {
 
 // idleReader fails a read that waits longer than d for its first byte:
 // a peer that vanished without a FIN or RST must not hold a session.
-// Once stop (if set) is done, reads fail at once: a shutdown's deadline
-// must not be replaced by a fresh idle one.
+// Bytes of ours that the peer is still acknowledging (a slow path
+// draining what we sent before it answers) are the peer at work, not
+// silence: d runs from the last of them. Once stop (if set) is done,
+// reads fail at once: a shutdown's deadline must not be replaced by a
+// fresh idle one.
 type idleReader struct {
 	c    net.Conn
 	d    time.Duration
 	stop context.Context
 }
 
+// drainTick is how often a waiting read looks at what the peer has
+// acknowledged, while some of ours is unacknowledged.
+const drainTick = 250 * time.Millisecond
+
 func (r idleReader) Read(b []byte) (int, error) {
-	if err := r.c.SetReadDeadline(time.Now().Add(r.d)); err != nil {
-		return 0, err
+	last := time.Now()
+	unsent, watch := sender.Unsent(r.c)
+	for {
+		wait := r.d - time.Since(last)
+		if watch && unsent > 0 {
+			wait = min(wait, drainTick)
+		}
+		if err := r.c.SetReadDeadline(time.Now().Add(wait)); err != nil {
+			return 0, err
+		}
+		if r.stop != nil && r.stop.Err() != nil {
+			// The canceller's deadline may have come before ours.
+			r.c.SetReadDeadline(time.Now())
+		}
+		n, err := r.c.Read(b)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || (r.stop != nil && r.stop.Err() != nil) {
+			return n, err
+		}
+		if u, ok := sender.Unsent(r.c); watch && ok {
+			if u < unsent {
+				last = time.Now()
+			}
+			unsent = u
+		}
+		if time.Since(last) < r.d {
+			continue
+		}
+		return n, fmt.Errorf("no data from the peer for %v: %w", r.d, err)
 	}
-	if r.stop != nil && r.stop.Err() != nil {
-		// The canceller's deadline may have come before ours.
-		r.c.SetReadDeadline(time.Now())
-	}
-	n, err := r.c.Read(b)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("no data from the peer for %v: %w", r.d, err)
-	}
-	return n, err
 }
 
 // readFrame reads one frame of type want within d. With gaps set, d
