@@ -273,15 +273,21 @@ func tag(r *report.Report, stream int, dir string) {
 	}
 }
 
-// tracker keeps the live counters of the streams under way.
+// tracker keeps the live counters of the streams under way. A run's
+// own tracker passes its counters up to the server's (up).
 type tracker struct {
 	mu   sync.Mutex
 	next int
 	live map[int]counter
 	done Progress
+	up   *tracker
 }
 
 func (t *tracker) add(c counter) (remove func()) {
+	removeUp := func() {}
+	if t.up != nil {
+		removeUp = t.up.add(c)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.live == nil {
@@ -292,9 +298,10 @@ func (t *tracker) add(c counter) (remove func()) {
 	t.live[id] = c
 	return func() {
 		t.mu.Lock()
-		defer t.mu.Unlock()
 		t.done.add(c.progress())
 		delete(t.live, id)
+		t.mu.Unlock()
+		removeUp()
 	}
 }
 

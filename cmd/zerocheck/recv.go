@@ -22,6 +22,10 @@ import (
 	"github.com/zerocheck/zerocheck/wire"
 )
 
+// defaultMinRate is recv's --min-rate: far below any link worth testing,
+// far above a connection kept alive a byte at a time.
+const defaultMinRate = 1_000_000
+
 type recvOptions struct {
 	listen string
 	health string
@@ -38,6 +42,7 @@ func newRecv() *cobra.Command {
 	var gap, maxRegions int
 	var noHost bool
 	var rawBytes, maxBytes sizeValue
+	minRate := rateValue(defaultMinRate)
 	var tokenFile string
 	var allow allowValue
 	var lf logFlag
@@ -92,6 +97,10 @@ With --raw there is no protocol: any plain stream is verified against
 				return errors.New("--max-sessions, --max-conns and --max-conns-per-source must be at least 1")
 			}
 			o.server.MaxBytes = int64(maxBytes)
+			if o.server.MinRateGrace <= 0 {
+				return errors.New("--min-rate-grace must be positive")
+			}
+			o.server.MinRate = int64(minRate)
 			o.server.Allow = allow
 			if tokenFile != "" {
 				if o.server.Raw {
@@ -142,6 +151,8 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.IntVar(&o.server.MaxConnsPerSource, "max-conns-per-source", session.DefaultMaxConnsPerSource, "connections open at once from one address")
 	fl.Var(&maxBytes, "max-bytes", "bytes one run may send (e.g. 1TiB); 0: no bound")
 	fl.DurationVar(&o.server.MaxDuration, "max-duration", session.DefaultMaxDuration, "time one run may take")
+	fl.Var(&minRate, "min-rate", "cut a run whose streams move less than this, in bits per second over 10 s (e.g. 100k), so that runs that trickle cannot hold every session slot; 0: no floor")
+	fl.DurationVar(&o.server.MinRateGrace, "min-rate-grace", session.DefaultMinRateGrace, "how long a run has to reach --min-rate")
 	fl.StringVar(&o.health, "health", "", "serve GET /healthz on this address (e.g. 127.0.0.1:7778): 200 only after a real verified session through this receiver")
 	lf.add(fl)
 	sk.add(cmd)
