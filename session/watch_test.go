@@ -18,6 +18,7 @@ import (
 	"github.com/zerocheck/zerocheck/pattern"
 	"github.com/zerocheck/zerocheck/receiver"
 	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/sender"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -190,5 +191,98 @@ func TestMinRateRaw(t *testing.T) {
 	reps := stop()
 	if len(reps) != 1 || reps[0].Verdict != report.Incomplete || !strings.Contains(reps[0].Error, "interrupted: the run fell below this receiver's minimum rate of 1 Mbit/s: ") {
 		t.Fatalf("raw trickle: %+v", reps)
+	}
+}
+
+// slowLink is a path of bps bits per second from its listener to addr
+// (the way back is not limited): what a shaped WAN link does to a
+// sender, whose socket buffers then hold seconds of pattern when it
+// stops. Each connection crosses it with a small receive buffer, so
+// what is in flight is mostly in the sender's own socket.
+func slowLink(t *testing.T, addr string, bps int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	lim := sender.NewLimiter(bps)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetReadBuffer(16 << 10)
+			b, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() {
+				buf := make([]byte, lim.Chunk())
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						lim.Wait(context.Background(), n, time.Time{})
+						if _, werr := b.Write(buf[:n]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				b.(*net.TCPConn).CloseWrite()
+			}()
+			go func() { io.Copy(c, b); c.(*net.TCPConn).CloseWrite() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestTimedRunDrains: a timed run over a path slower than its sender
+// ends when planned at the sender, with seconds of pattern still in its
+// socket buffers. The receiver reads it all (the sender said it had
+// finished, and how much it sent), past the planned end and past what
+// used to be its deadline, and the sender waits for the result while
+// its buffers drain: both clean, every byte sent verified.
+func TestTimedRunDrains(t *testing.T) {
+	const planned = time.Second
+	opt := ServerOptions{Once: true, StreamWait: 200 * time.Millisecond, HandshakeTimeout: time.Second, IdleTimeout: time.Second}
+	addr, stop := serve(t, opt)
+	link := slowLink(t, addr, 8e6)
+	start := time.Now()
+	got := client(t, ClientOptions{Addr: link, Duration: planned, IdleTimeout: time.Second}).Run(context.Background())
+	took := time.Since(start)
+	rep := stop()[0]
+	if got.Verdict != report.Clean || rep.Verdict != report.Clean || got.BytesVerified != rep.BytesVerified {
+		t.Fatalf("sender %s %d bytes %q; receiver %s %d bytes %q", got.Verdict, got.BytesVerified, got.Error, rep.Verdict, rep.BytesVerified, rep.Error)
+	}
+	// The drain outlasted the old deadline (the plan, the stream wait,
+	// the handshake and the idle timeout), or the test proved nothing.
+	old := planned + opt.StreamWait + opt.HandshakeTimeout + opt.IdleTimeout
+	t.Logf("%d bytes in %v over a path of 8 Mbit/s planned for %v", rep.BytesVerified, took, planned)
+	if took < old {
+		t.Fatalf("the run took %v: too little was in flight to outlast %v", took, old)
+	}
+}
+
+// TestDrainBelowMinRate: a drain slower than the minimum rate is cut as
+// any slow run is, and its report says the bytes were still draining.
+func TestDrainBelowMinRate(t *testing.T) {
+	opt := ServerOptions{Once: true, StreamWait: 200 * time.Millisecond, HandshakeTimeout: time.Second, IdleTimeout: time.Second,
+		MinRate: 16e6, MinRateGrace: 2500 * time.Millisecond}
+	addr, stop := serve(t, opt)
+	link := slowLink(t, addr, 8e6)
+	got := client(t, ClientOptions{Addr: link, Duration: time.Second, IdleTimeout: time.Second}).Run(context.Background())
+	rep := stop()[0]
+	want := regexp.MustCompile(`^stream 0: interrupted: the run fell below this receiver's minimum rate of 16 Mbit/s: [0-9.]+ Mbit/s over the last [0-9.]+s; ` +
+		`the sender's stream kept arriving \d+s past its planned 1s \(still draining the socket buffers\)$`)
+	if rep.Verdict != report.Incomplete || !want.MatchString(rep.Error) {
+		t.Fatalf("receiver: %s %q", rep.Verdict, rep.Error)
+	}
+	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "still draining the socket buffers") {
+		t.Fatalf("sender: %s %q", got.Verdict, got.Error)
 	}
 }
