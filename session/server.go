@@ -910,9 +910,11 @@ func (s *Server) finished(r *run, stream int, got int64) error {
 // answers with its report.
 func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p pattern.Pattern, sl seal) report.Report {
 	st := newStream(p, h.Bytes, h.Duration, s.opt.IdleTimeout, r.limiter)
-	remove := r.live.add(counter{s: st})
+	// Counted until the peer's result is in: what drains from the
+	// socket buffers meanwhile is progress, for the minimum rate.
+	remove := r.live.add(counter{s: st, conn: c})
+	defer remove()
 	n, err := st.Run(ctx, r.writing(c, s.opt.MaxBytes))
-	remove()
 	if ctx.Err() != nil {
 		// Stopping: end the stream here and still take the peer's
 		// findings, briefly.

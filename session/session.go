@@ -68,10 +68,14 @@ func (p *Progress) add(q Progress) {
 	p.Regions += q.Regions
 }
 
-// counter is one stream's live count: a verifier or a sender.
+// counter is one stream's live count: a verifier or a sender. A
+// sender's socket (conn), when set, makes its count what the peer has
+// acknowledged: the bytes still in the socket buffers are not sent yet,
+// and their draining is the run's progress too.
 type counter struct {
-	v *receiver.Verifier
-	s *sender.Stream
+	v    *receiver.Verifier
+	s    *sender.Stream
+	conn net.Conn
 }
 
 func (c counter) progress() Progress {
@@ -80,7 +84,11 @@ func (c counter) progress() Progress {
 		p := c.v.Progress()
 		return Progress{Verified: p.Bytes, Regions: p.Regions}
 	case c.s != nil:
-		return Progress{Sent: c.s.Sent()}
+		n := c.s.Sent()
+		if u, ok := sender.Unsent(c.conn); ok {
+			n = max(0, n-int64(u))
+		}
+		return Progress{Sent: n}
 	}
 	return Progress{}
 }
