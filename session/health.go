@@ -119,8 +119,8 @@ type healthCache struct {
 // HealthHandler answers any GET with a health check: 200 and status
 // "ok" when a fresh Check was clean and extra (when set; e.g. "are the
 // reports being written") passes and some session slot is not held by a
-// run below the minimum rate, else 503 with the status and the reason. An answer
-// younger than maxAge is reused, and probes that arrive while a check
+// run below the minimum rate, else 503 with the status and the reason.
+// An answer younger than maxAge is reused, and probes that arrive while a check
 // runs wait for it, so probes cost at most one check per maxAge.
 func (s *Server) HealthHandler(maxAge time.Duration, extra func() error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

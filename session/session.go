@@ -106,18 +106,15 @@ type idleReader struct {
 	stop context.Context
 }
 
-// drainTick is how often a waiting read looks at what the peer has
-// acknowledged, while some of ours is unacknowledged.
+// drainTick is how often a read that waits looks at what the peer has
+// acknowledged. A read that gets bytes at once costs nothing more.
 const drainTick = 250 * time.Millisecond
 
 func (r idleReader) Read(b []byte) (int, error) {
 	last := time.Now()
-	unsent, watch := sender.Unsent(r.c)
+	unsent := -1 // not looked at until a wait outlasts a tick
 	for {
-		wait := r.d - time.Since(last)
-		if watch && unsent > 0 {
-			wait = min(wait, drainTick)
-		}
+		wait := min(r.d-time.Since(last), drainTick)
 		if err := r.c.SetReadDeadline(time.Now().Add(wait)); err != nil {
 			return 0, err
 		}
@@ -129,8 +126,8 @@ func (r idleReader) Read(b []byte) (int, error) {
 		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || (r.stop != nil && r.stop.Err() != nil) {
 			return n, err
 		}
-		if u, ok := sender.Unsent(r.c); watch && ok {
-			if u < unsent {
+		if u, ok := sender.Unsent(r.c); ok {
+			if unsent >= 0 && u < unsent {
 				last = time.Now()
 			}
 			unsent = u
