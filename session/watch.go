@@ -53,6 +53,13 @@ func (p *pace) add(now time.Time, bytes int64) (bps float64, over time.Duration)
 	return float64(bytes-first.bytes) * 8 / over.Seconds(), over
 }
 
+// moving reports whether the run made progress since the sample before
+// the last.
+func (p *pace) moving() bool {
+	n := len(p.samples)
+	return n >= 2 && p.samples[n-1].bytes > p.samples[n-2].bytes
+}
+
 // watchTick is how often a run's pace and plan are looked at: often
 // enough that a short grace is kept to within a quarter of it.
 func (s *Server) watchTick() time.Duration {
@@ -95,7 +102,7 @@ func (s *Server) judge(r *run, now time.Time, p Progress) error {
 	if r.pending == 0 {
 		return nil // between streams, or waiting for one: nothing to judge
 	}
-	if err := s.overdue(r, now, bps); err != nil {
+	if err := s.overdue(r, now); err != nil {
 		return err
 	}
 	if r.pace.slow && now.Sub(r.pace.start) >= s.opt.MinRateGrace {
@@ -114,7 +121,7 @@ func (s *Server) judge(r *run, now time.Time, p Progress) error {
 // sender said it finished is draining what it sent (a slow path holds
 // seconds of it in socket buffers) and is read to its end; one whose
 // sender never said so and still sends is cut.
-func (s *Server) overdue(r *run, now time.Time, bps float64) error {
+func (s *Server) overdue(r *run, now time.Time) error {
 	h := r.hello
 	if h.Bytes != 0 {
 		return nil
@@ -130,7 +137,7 @@ func (s *Server) overdue(r *run, now time.Time, bps float64) error {
 			continue
 		}
 		past := now.Sub(end).Round(time.Second)
-		if bps > 0 {
+		if r.pace.moving() {
 			return fmt.Errorf("the sender went on sending past its planned %v: stream %d still arriving %v past it, and the sender never said it had finished", h.Duration, i, past)
 		}
 		return fmt.Errorf("stream %d had not ended %v past its planned %v, and the sender never said it had finished", i, past, h.Duration)
