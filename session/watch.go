@@ -84,6 +84,9 @@ func (s *Server) watch(r *run) {
 		case <-r.ctx.Done():
 			return
 		case now := <-t.C:
+			if watchHook != nil {
+				watchHook(r.id)
+			}
 			if why := s.judge(r, now, r.live.progress()); why != nil {
 				r.cut(why)
 				return
@@ -91,6 +94,10 @@ func (s *Server) watch(r *run) {
 		}
 	}
 }
+
+// watchHook, when set by a test, runs at each look at a run: the way to
+// prove that a bug in watching one run costs that run alone.
+var watchHook func(runID string)
 
 // judge looks at a run at now, with its progress so far: an error says
 // why it must end.

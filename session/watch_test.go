@@ -286,3 +286,30 @@ func TestDrainBelowMinRate(t *testing.T) {
 		t.Fatalf("sender: %s %q", got.Verdict, got.Error)
 	}
 }
+
+// TestWatchPanicStaysInItsRun: a bug in watching one run (a panic in
+// its watcher's goroutine) ends that run, reported incomplete with the
+// reason, while another run goes on clean and the server serves the
+// next.
+func TestWatchPanicStaysInItsRun(t *testing.T) {
+	const doomed = "00000000000000ab"
+	watchHook = func(id string) {
+		if id == doomed {
+			panic("test: a bug in watching one run")
+		}
+	}
+	t.Cleanup(func() { watchHook = nil })
+	addr, stop := serve(t, ServerOptions{MinRateGrace: 200 * time.Millisecond})
+	done := legit(t, addr, ClientOptions{})
+	r := client(t, ClientOptions{Addr: addr, Duration: time.Minute, RunID: doomed}).Run(context.Background())
+	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "receiver internal error: test: a bug in watching one run") {
+		t.Fatalf("the doomed run: %s %q", r.Verdict, r.Error)
+	}
+	done()
+	if r := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background()); r.Verdict != report.Clean {
+		t.Fatalf("the run after: %s %q", r.Verdict, r.Error)
+	}
+	if reps := stop(); len(reps) != 3 {
+		t.Fatalf("%d reports, want 3", len(reps))
+	}
+}
