@@ -28,13 +28,19 @@ func (v *Verifier) analyse(r *region) report.Region {
 	out.Expected = make([]byte, len(out.Actual))
 	v.pat.Fill(out.Expected, r.dataOff)
 
-	if p, ok := bestPhase(&r.grid, r.start); ok {
+	// The identical blocks a grid sees are counted on the captured bytes,
+	// whole blocks only: a region longer than the capture limit is judged
+	// on what was kept.
+	repeat := func(p int) int {
+		g := out
+		g.Granule, g.Phase = 16, p
+		return report.MaxRepeatOf(g.CorruptBlocks())
+	}
+	if p, rep, ok := bestPhase(&r.grid, r.start, repeat); ok {
 		out.Granule = 16
 		out.Phase = p
 		out.Blocks = r.grid.p[p].blocks
-		// Only whole, captured blocks are compared: a region longer than
-		// the capture limit is judged on what was kept.
-		out.MaxRepeat = max(report.MaxRepeatOf(out.CorruptBlocks()), 1)
+		out.MaxRepeat = max(rep, 1)
 	}
 
 	// The captured part of the region itself, for displacement.
@@ -64,23 +70,49 @@ func (v *Verifier) analyse(r *region) report.Region {
 	return out
 }
 
-// bestPhase picks the 16-byte grid that explains the region: among the
-// phases that fit, the one with fewest blocks, then the one whose grid
-// starts nearest at or before the region's first byte.
-func bestPhase(gs *grids, start int64) (int, bool) {
+// bestPhase picks the 16-byte grid that explains the region, and
+// returns the most identical blocks it sees. Among the phases that fit,
+// it takes the one under which the most blocks are identical (the
+// signature of one block written over and over: a grid shifted by one
+// byte cuts it into two kinds of block, and fits as well when a block's
+// edge byte happens to equal the pattern), then the one whose blocks the
+// corrupt bytes cover most densely (fewest blocks), then the one whose
+// grid starts nearest at or before the region's first byte. repeat
+// counts the identical blocks under a phase; it is asked only when more
+// than one phase fits.
+func bestPhase(gs *grids, start int64, repeat func(p int) int) (best, rep int, found bool) {
 	g := &gs.p
-	best, found := 0, false
 	dist := func(p int) int64 { return ((start-int64(p))%16 + 16) % 16 }
+	var fit []int
 	for p := range g {
-		if g[p].bad || g[p].blocks == 0 {
-			continue
-		}
-		if !found || g[p].blocks < g[best].blocks ||
-			g[p].blocks == g[best].blocks && dist(p) < dist(best) {
-			best, found = p, true
+		if !g[p].bad && g[p].blocks > 0 {
+			fit = append(fit, p)
 		}
 	}
-	return best, found
+	switch len(fit) {
+	case 0:
+		return 0, 0, false
+	case 1:
+		return fit[0], repeat(fit[0]), true
+	}
+	best, rep = fit[0], repeat(fit[0])
+	for _, p := range fit[1:] {
+		r := repeat(p)
+		switch {
+		case r != rep:
+			if r < rep {
+				continue
+			}
+		case g[p].blocks != g[best].blocks:
+			if g[p].blocks > g[best].blocks {
+				continue
+			}
+		case dist(p) >= dist(best):
+			continue
+		}
+		best, rep = p, r
+	}
+	return best, rep, true
 }
 
 // guessPattern names a built-in pattern that the head of a mismatching

@@ -2,30 +2,40 @@ package relay
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zerocheck/zerocheck/pattern"
 )
 
-// stream returns n bytes of the named pattern from offset 0.
-func stream(t testing.TB, name string, n int) []byte {
+// patternOf returns the named pattern, with the default seed.
+func patternOf(t testing.TB, name string) pattern.Pattern {
 	t.Helper()
 	p, err := pattern.Parse(name, pattern.DefaultSeed)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// stream returns n bytes of the named pattern from offset 0.
+func stream(t testing.TB, name string, n int) []byte {
+	t.Helper()
 	b := make([]byte, n)
-	p.Fill(b, 0)
+	patternOf(t, name).Fill(b, 0)
 	return b
 }
 
-// feed runs a copy of s through a new Injector in chunks whose sizes
-// chunk chooses, and returns the result and the events.
-func feed(t testing.TB, items []Injection, seed uint64, s []byte, chunk func() int) ([]byte, []Event) {
+// feed runs a copy of s through a new Injector for pattern pat (nil:
+// raw) in chunks whose sizes chunk chooses, and returns the result and
+// the events.
+func feed(t testing.TB, items []Injection, seed uint64, pat pattern.Pattern, s []byte, chunk func() int) ([]byte, []Event) {
 	t.Helper()
-	in, err := NewInjector(items, seed)
+	in, err := NewInjector(items, seed, pat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,10 +104,12 @@ func TestInjectorKinds(t *testing.T) {
 	origs := map[string][]byte{"zeros": stream(t, "zeros", size), "counter": stream(t, "counter", size)}
 	for _, tc := range []struct {
 		spec string
+		// refused names the pattern the items cannot change, if any.
+		refused string
 		// check verifies out against the pattern bytes orig.
 		check func(t *testing.T, pat string, orig, out []byte)
 	}{
-		{"bitflip@100003:5", func(t *testing.T, pat string, orig, out []byte) {
+		{"bitflip@100003:5", "", func(t *testing.T, pat string, orig, out []byte) {
 			if d := diffs(orig, out); !slices.Equal(d, []int64{100003}) {
 				t.Fatalf("changed %v, want [100003]", d)
 			}
@@ -105,12 +117,12 @@ func TestInjectorKinds(t *testing.T) {
 				t.Errorf("XOR %#02x, want 0x20", x)
 			}
 		}},
-		{"random@65530:300", func(t *testing.T, pat string, orig, out []byte) {
+		{"random@65530:300", "", func(t *testing.T, pat string, orig, out []byte) {
 			if d := diffs(orig, out); !slices.Equal(d, span(65530, 300)) {
 				t.Fatalf("changed %d bytes %v..., want [65530, 65830)", len(d), d[:min(len(d), 4)])
 			}
 		}},
-		{"block@262141:5", func(t *testing.T, pat string, orig, out []byte) {
+		{"block@262141:5", "", func(t *testing.T, pat string, orig, out []byte) {
 			// Phase 262141%16 = 13; the grid crosses a 256 KiB boundary.
 			blk := out[262141 : 262141+16]
 			for _, c := range blk {
@@ -131,7 +143,7 @@ func TestInjectorKinds(t *testing.T) {
 				t.Fatalf("changed %v, want %v", d, want)
 			}
 		}},
-		{"zero@1048570:1000", func(t *testing.T, pat string, orig, out []byte) {
+		{"zero@1048570:1000", "zeros", func(t *testing.T, pat string, orig, out []byte) {
 			if !bytes.Equal(out[1048570:1049570], make([]byte, 1000)) {
 				t.Fatal("range not zeroed")
 			}
@@ -145,7 +157,7 @@ func TestInjectorKinds(t *testing.T) {
 				t.Fatalf("changed %d bytes, want %d", len(d), len(want))
 			}
 		}},
-		{"displace@1100000:300:1MiB,displace@100000:100:50", func(t *testing.T, pat string, orig, out []byte) {
+		{"displace@1100000:300:1MiB,displace@100000:100:50", "zeros", func(t *testing.T, pat string, orig, out []byte) {
 			if !bytes.Equal(out[1100000:1100300], orig[1100000-1<<20:1100300-1<<20]) {
 				t.Error("1100000: not the bytes 1MiB earlier")
 			}
@@ -177,10 +189,17 @@ func TestInjectorKinds(t *testing.T) {
 		}
 		for _, pat := range []string{"zeros", "counter"} {
 			orig := origs[pat]
+			if pat == tc.refused {
+				var ne *NoEffectError
+				if _, err := NewInjector(items, 7, patternOf(t, pat)); !errors.As(err, &ne) || ne.Pattern != pat {
+					t.Errorf("%s on %s: %v, want a refusal", tc.spec, pat, err)
+				}
+				continue
+			}
 			var first []byte
 			for name, chunk := range chunkings(size) {
 				t.Run(tc.spec+"/"+pat+"/"+name, func(t *testing.T) {
-					out, ev := feed(t, items, 7, orig, chunk)
+					out, ev := feed(t, items, 7, patternOf(t, pat), orig, chunk)
 					tc.check(t, pat, orig, out)
 					if len(ev) != len(items) {
 						t.Errorf("%d events, want %d", len(ev), len(items))
@@ -205,9 +224,10 @@ func TestInjectorKinds(t *testing.T) {
 func TestInjectorRandomIsSeeded(t *testing.T) {
 	items, _ := ParseSpec("random@100:64,block@1000:2")
 	orig := stream(t, "zeros", 4096)
-	a, _ := feed(t, items, 1, orig, func() int { return 4096 })
-	b, _ := feed(t, items, 1, orig, func() int { return 7 })
-	c, _ := feed(t, items, 2, orig, func() int { return 4096 })
+	zeros := patternOf(t, "zeros")
+	a, _ := feed(t, items, 1, zeros, orig, func() int { return 4096 })
+	b, _ := feed(t, items, 1, zeros, orig, func() int { return 7 })
+	c, _ := feed(t, items, 2, zeros, orig, func() int { return 4096 })
 	if !bytes.Equal(a, b) {
 		t.Error("same seed, other bytes")
 	}
@@ -249,7 +269,7 @@ func TestInjectorRate(t *testing.T) {
 		var want []Event
 		for name, chunk := range chunkings(size) {
 			t.Run(tc.spec+"/"+name, func(t *testing.T) {
-				out, ev := feed(t, items, 42, orig, chunk)
+				out, ev := feed(t, items, 42, patternOf(t, pat), orig, chunk)
 				// One injection per interval, wholly inside it; the cut
 				// interval at the end may hold one, partly past the end.
 				full := n64 / tc.every
@@ -279,7 +299,7 @@ func TestInjectorRate(t *testing.T) {
 			})
 		}
 		// Another seed moves them.
-		_, ev := feed(t, items, 43, orig, func() int { return size })
+		_, ev := feed(t, items, 43, patternOf(t, pat), orig, func() int { return size })
 		if slices.Equal(ev, want) && tc.every > tc.n {
 			t.Errorf("%s: seed 43 gives the positions of seed 42", tc.spec)
 		}
@@ -296,7 +316,7 @@ func TestInjectorRateDisplace(t *testing.T) {
 	const size = 2 << 20
 	orig := stream(t, "counter", size)
 	r := rand.New(rand.NewPCG(3, 4))
-	out, ev := feed(t, items, 3, orig, func() int { return 1 + r.IntN(100<<10) })
+	out, ev := feed(t, items, 3, patternOf(t, "counter"), orig, func() int { return 1 + r.IntN(100<<10) })
 	// Intervals 0 and 1 lie wholly before 200 KiB; interval 2 may or
 	// may not have room; 3 to 31 have.
 	if len(ev) < 29 || len(ev) > 30 {
@@ -316,8 +336,147 @@ func TestInjectorRateDisplace(t *testing.T) {
 func TestInjectorStreamEndsMidInjection(t *testing.T) {
 	items, _ := ParseSpec("zero@4090:100")
 	orig := stream(t, "counter", 4096)
-	out, ev := feed(t, items, 0, orig, func() int { return 3 })
+	out, ev := feed(t, items, 0, patternOf(t, "counter"), orig, func() int { return 3 })
 	if len(ev) != 1 || !bytes.Equal(out[4090:], make([]byte, 6)) || !bytes.Equal(out[:4090], orig[:4090]) {
 		t.Errorf("events %v, tail %x", ev, out[4088:])
+	}
+}
+
+// allPatterns are the patterns the kind x pattern tests run on: constant,
+// periodic of periods 2 and 3, a unit with a zero byte, and the two that
+// repeat nowhere.
+var allPatterns = []string{"zeros", "ones", "alt", "hex:c0ffee", "hex:00ff00", "counter", "random"}
+
+// TestInjectorFiresOrRefuses: for every kind, @ and rate forms, on every
+// pattern, NewInjector either refuses the item, and the item indeed
+// leaves the pattern as it is, or accepts it, and then every injection
+// it applies changes bytes of the pattern, however the stream is cut.
+func TestInjectorFiresOrRefuses(t *testing.T) {
+	const size = 256 << 10
+	for _, spec := range []string{
+		"bitflip@5000:2", "random@5000:4", "block@5000:2", "zero@5000", "zero@5000:1", "zero@5001:1",
+		"displace@8192:64", "displace@8192:1:1", "displace@8192:64:3", "displace@8192:200:100",
+		"bitflip%16KiB:7", "random%16KiB:1", "block%16KiB:3", "zero%16KiB:1", "zero%16KiB:2",
+		"displace%16KiB:16:4096", "displace%16KiB:1:2", "displace%16KiB:64:3",
+	} {
+		items := mustParse(t, spec)
+		it := items[0]
+		for _, name := range allPatterns {
+			p := patternOf(t, name)
+			orig := stream(t, name, size)
+			_, err := NewInjector(items, 7, p)
+			var ne *NoEffectError
+			if errors.As(err, &ne) {
+				// Refused: the injection would leave the pattern as it is
+				// at every position it may take.
+				if it.Kind != Zero && it.Kind != Displace {
+					t.Errorf("%s on %s refused: %v", spec, name, err)
+					continue
+				}
+				if ne.Pattern != name || ne.Item != it {
+					t.Errorf("%s on %s: refusal names %q on %s", spec, name, ne.Item, ne.Pattern)
+				}
+				lo, hi := it.Off, it.Off
+				if it.Every > 0 {
+					lo, hi = max(0, it.Back), it.Every-it.Len
+				}
+				for at := lo; at <= hi; at++ {
+					for j := at; j < at+it.Len; j++ {
+						if it.Kind == Zero && orig[j] != 0 || it.Kind == Displace && orig[j] != orig[j-it.Back] {
+							t.Fatalf("%s on %s refused, but at %d it changes byte %d", spec, name, at, j)
+						}
+					}
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s on %s: %v", spec, name, err)
+			}
+			var first []Event
+			for cut, chunk := range chunkings(size) {
+				out, ev := feed(t, items, 7, p, orig, chunk)
+				want := 1
+				if it.Every > 0 {
+					want = size/int(it.Every) - int(it.Back/it.Every)
+				}
+				if len(ev) < want {
+					t.Fatalf("%s on %s, %s: %d injections, want at least %d", spec, name, cut, len(ev), want)
+				}
+				for _, e := range ev {
+					if end := min(e.Offset+e.Len, size); bytes.Equal(out[e.Offset:end], orig[e.Offset:end]) {
+						t.Fatalf("%s on %s, %s: the injection at %d changes nothing", spec, name, cut, e.Offset)
+					}
+				}
+				if first == nil {
+					first = ev
+				} else if !slices.Equal(ev, first) {
+					t.Fatalf("%s on %s: positions depend on the chunking", spec, name)
+				}
+			}
+		}
+	}
+}
+
+// TestInjectorRawChangesBytes: in raw mode, where the pattern is unknown,
+// every injection changes the bytes it covers whatever they are: zero
+// changes every one (0x00, or 0xff over 0x00), displace moves its source
+// off a distance that would copy equal bytes, or complements when no
+// byte in reach differs; and no chunking changes the result.
+func TestInjectorRawChangesBytes(t *testing.T) {
+	const size = 1 << 20
+	items := mustParse(t, "zero@4096:100,displace@65536:64,zero%128KiB:8,displace%128KiB:32:4096")
+	for _, name := range allPatterns {
+		orig := stream(t, name, size)
+		var first []byte
+		for cut, chunk := range chunkings(size) {
+			out, ev := feed(t, items, 7, nil, orig, chunk)
+			if len(ev) != 2+2*(size>>17) {
+				t.Fatalf("%s, %s: %d injections", name, cut, len(ev))
+			}
+			for _, e := range ev {
+				o, n := e.Offset, e.Len
+				switch e.Kind {
+				case Zero:
+					for j := o; j < o+n; j++ {
+						if orig[j] == 0 && out[j] != 0xff || orig[j] != 0 && out[j] != 0 {
+							t.Fatalf("%s, %s: zeroed byte %d went from %#x to %#x", name, cut, j, orig[j], out[j])
+						}
+					}
+				case Displace:
+					var back int64
+					switch {
+					case e.Detail == "":
+						back = 4096
+					case strings.HasPrefix(e.Detail, "complemented"):
+						for j := o; j < o+n; j++ {
+							if out[j] != ^orig[j] {
+								t.Fatalf("%s, %s: byte %d not complemented", name, cut, j)
+							}
+						}
+						if name != "zeros" && name != "ones" {
+							t.Errorf("%s: complemented, though its history has other bytes", name)
+						}
+						continue
+					default:
+						if _, err := fmt.Sscanf(e.Detail, "from %d bytes back", &back); err != nil {
+							t.Fatalf("detail %q: %v", e.Detail, err)
+						}
+					}
+					if !bytes.Equal(out[o:o+n], orig[o-back:o-back+n]) || out[o] == orig[o] {
+						t.Fatalf("%s, %s: displacement at %d (%s) is not a changed copy from %d back", name, cut, o, e.Detail, back)
+					}
+				}
+			}
+			if first == nil {
+				first = out
+			} else if !bytes.Equal(out, first) {
+				t.Fatalf("%s: chunking %s gives other bytes", name, cut)
+			}
+		}
+	}
+	// Alt repeats at 4096: the source moves one byte, which differs.
+	_, ev := feed(t, mustParse(t, "displace@65536:64"), 7, nil, stream(t, "alt", 70000), func() int { return 70000 })
+	if len(ev) != 1 || ev[0].Detail != "from 4097 bytes back" {
+		t.Errorf("alt: %+v", ev)
 	}
 }

@@ -21,6 +21,14 @@
 // data and are never touched, nor is the other direction of a stream,
 // which carries the rest of the handshake and the Result. In raw mode
 // the whole client-to-server direction is the data stream.
+//
+// The Hello also names the stream's pattern. An injection that cannot
+// change it (zero on zeros, a displacement on a pattern that repeats
+// itself at that distance) would make a drill that cannot fire: the
+// relay refuses such a stream with a Reply that says why, in place of
+// the receiver's Challenge, and Serve returns the *NoEffectError. The
+// relay dials the receiver only once the Hello has been read (in raw
+// mode at once), so a refused stream never reaches it.
 package relay
 
 import (
@@ -31,7 +39,9 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
+	"github.com/zerocheck/zerocheck/pattern"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -64,7 +74,9 @@ type Options struct {
 // Serve accepts connections on ln and relays each to opt.To, injecting
 // opt.Inject into each data stream. It runs until ctx ends, then closes
 // ln and every relayed connection, waits for them, and returns nil; or
-// until Accept fails, then closes them likewise and returns the error.
+// until Accept fails, then closes them likewise and returns the error;
+// or until it refuses a stream whose pattern an injection cannot change,
+// then closes them likewise and returns the *NoEffectError (wrapped).
 // Serve owns ln: it is closed when Serve returns, also when opt is
 // invalid.
 func Serve(ctx context.Context, ln net.Listener, opt Options) error {
@@ -72,12 +84,12 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 		ln.Close()
 		return errors.New("relay: no address to relay to")
 	}
-	if _, err := NewInjector(opt.Inject, opt.Seed); err != nil {
+	if _, err := NewInjector(opt.Inject, opt.Seed, nil); err != nil {
 		ln.Close()
 		return err
 	}
-	s := &server{opt: opt}
 	inner, cancel := context.WithCancel(ctx)
+	s := &server{opt: opt, stop: cancel}
 	stop := context.AfterFunc(inner, func() { ln.Close() })
 	var wg sync.WaitGroup
 	var err error
@@ -95,6 +107,9 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 	stop()
 	ln.Close()
 	wg.Wait()
+	if s.refused != nil {
+		return s.refused
+	}
 	return err
 }
 
@@ -102,8 +117,22 @@ func Serve(ctx context.Context, ln net.Listener, opt Options) error {
 var errShutdown = errors.New("relay shutting down")
 
 type server struct {
-	opt Options
-	mu  sync.Mutex // serializes Log
+	opt  Options
+	stop context.CancelFunc // ends Serve
+	mu   sync.Mutex         // serializes Log, guards refused
+	// refused is why a stream was refused: Serve returns it.
+	refused error
+}
+
+// refuse ends Serve for err, a stream's refusal; the first one is what
+// Serve returns.
+func (s *server) refuse(err error) {
+	s.mu.Lock()
+	if s.refused == nil {
+		s.refused = err
+	}
+	s.mu.Unlock()
+	s.stop()
 }
 
 func (s *server) logf(format string, args ...any) {
@@ -121,13 +150,17 @@ type conn struct {
 	id     int
 	label  string // "raw", "stream 3 forward", or "" before the hello
 	client net.Conn
-	server net.Conn
 
-	closeOnce sync.Once
-	mu        sync.Mutex
-	err       error // the first error that ended the connection
-	stopping  bool  // Serve is shutting down: it closed the connection
-	logged    int   // injection lines logged
+	mu       sync.Mutex
+	server   net.Conn // nil until dialed
+	closed   bool     // both sides are closed, and a server dialed later is
+	err      error    // the first error that ended the connection
+	stopping bool     // Serve is shutting down: it closed the connection
+	logged   int      // injection lines logged
+
+	// noEffect, set by sniff, refuses the stream: an injection cannot
+	// change its pattern.
+	noEffect error
 }
 
 // dir is one direction of a connection.
@@ -160,25 +193,40 @@ func (d *dir) Read(p []byte) (int, error) {
 }
 
 func (s *server) handle(ctx context.Context, id int, client net.Conn) {
-	var d net.Dialer
-	srv, err := d.DialContext(ctx, "tcp", s.opt.To)
-	if err != nil {
-		s.logf("conn %d: from %s: dialing %s: %v", id, client.RemoteAddr(), s.opt.To, err)
-		client.Close()
-		return
-	}
-	c := &conn{s: s, id: id, client: client, server: srv}
+	c := &conn{s: s, id: id, client: client}
 	stop := context.AfterFunc(ctx, c.shutdown)
-	c.run()
+	c.run(ctx)
 	stop()
 	c.close()
 }
 
+// dial connects the server side, once the client's Hello (if any) has
+// said that the stream may go on.
+func (c *conn) dial(ctx context.Context) bool {
+	var d net.Dialer
+	srv, err := d.DialContext(ctx, "tcp", c.s.opt.To)
+	if err != nil {
+		c.s.logf("conn %d: from %s: dialing %s: %v", c.id, c.client.RemoteAddr(), c.s.opt.To, err)
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		srv.Close()
+		return false
+	}
+	c.server = srv
+	return true
+}
+
 func (c *conn) close() {
-	c.closeOnce.Do(func() {
-		c.client.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	c.client.Close()
+	if c.server != nil {
 		c.server.Close()
-	})
+	}
 }
 
 // shutdown closes the connection for Serve's end.
@@ -203,15 +251,24 @@ func (c *conn) fail(err error) {
 	c.close()
 }
 
-func (c *conn) run() {
-	up := &dir{name: "client->server", src: c.client, dst: c.server, buf: make([]byte, bufSize)}
-	down := &dir{name: "server->client", src: c.server, dst: c.client, buf: make([]byte, bufSize)}
+func (c *conn) run(ctx context.Context) {
+	up := &dir{name: "client->server", src: c.client, buf: make([]byte, bufSize)}
+	down := &dir{name: "server->client", dst: c.client, buf: make([]byte, bufSize)}
 	if c.s.opt.Raw {
 		c.label = "raw"
-		up.inj = c.injector()
+		up.inj, _ = c.injector(nil)
 	} else {
 		c.sniff(up, down)
 	}
+	if c.noEffect != nil {
+		// Before dialing: the receiver never hears of the stream.
+		c.refuse()
+		return
+	}
+	if !c.dial(ctx) {
+		return
+	}
+	up.dst, down.src = c.server, c.server
 	var wg sync.WaitGroup
 	wg.Go(func() { c.pump(down) })
 	c.pump(up)
@@ -233,8 +290,31 @@ func (c *conn) run() {
 	case err != nil:
 		end = fmt.Sprintf("ended (%v)", err)
 	}
-	c.s.logf("conn %d%s: %s: client->server %d bytes, server->client %d bytes, %d injections applied",
-		c.id, c.tag(), end, up.n, down.n, applied)
+	missed := ""
+	for _, d := range []*dir{up, down} {
+		if d.inj != nil && d.inj.Missed() > 0 {
+			missed = fmt.Sprintf(", %d left out (no position tried changes the pattern)", d.inj.Missed())
+		}
+	}
+	c.s.logf("conn %d%s: %s: client->server %d bytes, server->client %d bytes, %d injections applied%s",
+		c.id, c.tag(), end, up.n, down.n, applied, missed)
+}
+
+// refuse turns the stream away, as a receiver would, with a Reply in
+// place of the Challenge that says which injection cannot change its
+// pattern: the sender reports that, and Serve ends with it.
+func (c *conn) refuse() {
+	err := fmt.Errorf("relay refused conn %d %s: %w", c.id, c.label, c.noEffect)
+	c.s.logf("conn %d %s: refused: %v", c.id, c.label, c.noEffect)
+	if b, e := wire.EncodeReply(wire.Reply{Error: "relay: " + c.noEffect.Error()}); e == nil {
+		c.client.SetWriteDeadline(time.Now().Add(time.Second))
+		c.client.Write(b)
+	}
+	if cw, ok := c.client.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.close()
+	c.s.refuse(err)
 }
 
 func (c *conn) tag() string {
@@ -244,8 +324,14 @@ func (c *conn) tag() string {
 	return " " + c.label
 }
 
-func (c *conn) injector() *Injector {
-	in, err := NewInjector(c.s.opt.Inject, c.s.opt.Seed)
+// injector returns the Injector of a data stream of pattern pat (nil:
+// unknown), or the *NoEffectError that refuses the stream.
+func (c *conn) injector(pat pattern.Pattern) (*Injector, error) {
+	in, err := NewInjector(c.s.opt.Inject, c.s.opt.Seed, pat)
+	var ne *NoEffectError
+	if errors.As(err, &ne) {
+		return nil, err
+	}
 	if err != nil {
 		panic(err) // Serve checked the items
 	}
@@ -254,18 +340,22 @@ func (c *conn) injector() *Injector {
 		c.logged++
 		n := c.logged
 		c.mu.Unlock()
+		detail := ""
+		if e.Detail != "" {
+			detail = ", " + e.Detail
+		}
 		switch {
 		case n <= maxLogged:
-			c.s.logf("conn %d %s: injected %s at offset %d, %d bytes (item %s)",
-				c.id, c.label, e.Kind, e.Offset, e.Len, c.s.opt.Inject[e.Item])
+			c.s.logf("conn %d %s: injected %s at offset %d, %d bytes%s (item %s)",
+				c.id, c.label, e.Kind, e.Offset, e.Len, detail, c.s.opt.Inject[e.Item])
 		case n == maxLogged+1:
 			c.s.logf("conn %d %s: further injections are counted, not logged", c.id, c.label)
 		}
 	}
-	return in
+	return in, nil
 }
 
-// sniff reads the client's Hello and decides which direction carries
+// sniff reads the client's Hello, before the server is dialed, and decides which direction carries
 // the data stream and which frames open it. The bytes it read stay in
 // up.buf for the pump, which relays them, the Hello first.
 func (c *conn) sniff(up, down *dir) {
@@ -281,8 +371,11 @@ func (c *conn) sniff(up, down *dir) {
 	payload := up.buf[wire.HeaderSize : n-wire.TrailerSize]
 	var dirn wire.Direction
 	var stream int
+	var pat pattern.Pattern // nil: unknown, injected as raw
 	if h, err := wire.DecodeHello(payload); err == nil {
 		dirn, stream = h.Direction, h.Stream
+		// DecodeHello checked the pattern.
+		pat, _ = pattern.Parse(h.Pattern, h.Seed)
 	} else {
 		var m struct {
 			Direction wire.Direction `json:"direction"`
@@ -300,10 +393,12 @@ func (c *conn) sniff(up, down *dir) {
 	listener := []wire.Type{wire.TypeChallenge, wire.TypeReply}
 	switch dirn {
 	case wire.Forward:
-		up.expect, up.inj = dialer, c.injector()
+		up.expect = dialer
+		up.inj, c.noEffect = c.injector(pat)
 	case wire.Reverse:
 		up.expect = dialer
-		down.expect, down.inj = listener, c.injector()
+		down.expect = listener
+		down.inj, c.noEffect = c.injector(pat)
 	case wire.Abort, wire.Finish:
 		up.expect = dialer
 	default:

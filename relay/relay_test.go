@@ -16,6 +16,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/zerocheck/zerocheck/pattern"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -125,14 +126,15 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// injected returns s as a single pass through an Injector would leave it.
-func injected(t *testing.T, spec string, seed uint64, s []byte) []byte {
+// injected returns s as a single pass through an Injector for pattern
+// pat (nil: raw) would leave it.
+func injected(t *testing.T, spec string, seed uint64, pat pattern.Pattern, s []byte) []byte {
 	t.Helper()
 	items, err := ParseSpec(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := feed(t, items, seed, s, func() int { return len(s) })
+	out, _ := feed(t, items, seed, pat, s, func() int { return len(s) })
 	return out
 }
 
@@ -364,7 +366,7 @@ func TestRelayRaw(t *testing.T) {
 	if len(out) != len(data) {
 		t.Fatalf("received %d bytes, sent %d", len(out), len(data))
 	}
-	if want := injected(t, spec, 9, data); !bytes.Equal(out, want) {
+	if want := injected(t, spec, 9, nil, data); !bytes.Equal(out, want) {
 		t.Errorf("received bytes differ from the injected stream at %v", diffs(want, out)[:1])
 	}
 	d := diffs(data, out)
@@ -377,8 +379,15 @@ func TestRelayRaw(t *testing.T) {
 			t.Fatalf("byte %d changed outside the injections", o)
 		}
 	}
-	if !bytes.Equal(out[300000:300100], make([]byte, 100)) || len(diffs(data[2<<20:2<<20+50], out[2<<20:2<<20+50])) != 50 {
-		t.Error("zero or random injection missing")
+	// Raw zeroing changes every byte: 0x00 where it was not, 0xff where
+	// it was.
+	for o := 300000; o < 300100; o++ {
+		if data[o] == 0 && out[o] != 0xff || data[o] != 0 && out[o] != 0 {
+			t.Fatalf("zeroed byte %d: %#x became %#x", o, data[o], out[o])
+		}
+	}
+	if len(diffs(data[2<<20:2<<20+50], out[2<<20:2<<20+50])) != 50 {
+		t.Error("random injection missing")
 	}
 	for _, want := range [][]string{
 		{"conn 1 raw: injected bitflip at offset 1000, 1 bytes"},
@@ -592,7 +601,7 @@ func TestRelayReverse(t *testing.T) {
 				t.Fatal("challenge or reply frame changed")
 			}
 			out := down.Bytes()[len(res.sent):]
-			if want := injected(t, spec, 5, data); !bytes.Equal(out, want) {
+			if want := injected(t, spec, 5, patternOf(t, "counter"), data); !bytes.Equal(out, want) {
 				t.Errorf("data differs from the injected stream (%d bytes, want %d)", len(out), len(want))
 			}
 			if len(out) != size {
@@ -743,7 +752,7 @@ func TestRelayUntouched(t *testing.T) {
 				got <- b
 				c.Write([]byte("answer!"))
 			})
-			addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, "zero@0:1KiB,bitflip%1")})
+			addr, logs, stop := startRelay(t, Options{To: to, Inject: mustParse(t, "random@0:1KiB,bitflip%1")})
 			c := dial(t, addr)
 			c.Write(tc.up)
 			c.CloseWrite()
@@ -893,12 +902,18 @@ func TestServeDialFailure(t *testing.T) {
 	}
 	to := ln.Addr().String()
 	ln.Close()
-	addr, logs, stop := startRelay(t, Options{To: to})
-	c := dial(t, addr)
-	b, _ := io.ReadAll(c) // the relay closes the connection
-	stop()
-	if len(b) != 0 || !logs.has("conn 1: from 127.0.0.1:", "dialing "+to) {
-		t.Errorf("read %q; logs:\n%s", b, logs)
+	for _, raw := range []bool{false, true} {
+		addr, logs, stop := startRelay(t, Options{To: to, Raw: raw})
+		c := dial(t, addr)
+		if !raw {
+			// The relay dials once the Hello has said the stream may go on.
+			c.Write(hello(t, wire.Forward, 0, "zeros"))
+		}
+		b, _ := io.ReadAll(c) // the relay closes the connection
+		stop()
+		if len(b) != 0 || !logs.has("conn 1: from 127.0.0.1:", "dialing "+to) {
+			t.Errorf("raw %v: read %q; logs:\n%s", raw, b, logs)
+		}
 	}
 }
 
@@ -950,5 +965,53 @@ func TestRelayLogCap(t *testing.T) {
 	}
 	if !logs.has("further injections are counted, not logged") || !logs.has("ended: client->server 3000 bytes", "3000 injections applied") {
 		t.Errorf("logs end:\n%s", logs.lines[len(logs.lines)-2:])
+	}
+}
+
+// A stream whose pattern an injection cannot change is refused, forward
+// or reverse: the dialer gets a refusal Reply that names the item and
+// the pattern in place of the Challenge, the receiver is never dialed,
+// and Serve ends with the *NoEffectError.
+func TestRelayRefusesDrillThatCannotFire(t *testing.T) {
+	for _, dirn := range []wire.Direction{wire.Forward, wire.Reverse} {
+		t.Run(string(dirn), func(t *testing.T) {
+			dialed := make(chan bool, 1)
+			to := backend(t, func(c *net.TCPConn) { dialed <- true })
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := &logBook{}
+			done := make(chan error, 1)
+			go func() {
+				done <- Serve(context.Background(), ln, Options{To: to, Inject: mustParse(t, "bitflip@0,zero@4096:100"), Log: logs.logf})
+			}()
+			c := dial(t, ln.Addr().String())
+			c.Write(hello(t, dirn, 1, "zeros"))
+			_, p, err := wire.ReadFrame(c, wire.TypeReply)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = wire.DecodeReply(p)
+			const why = `relay: inject item "zero@4KiB:100" cannot change pattern zeros: it leaves the pattern's 100 bytes at offset 4096 as they are`
+			var ref *wire.RefusedError
+			if !errors.As(err, &ref) || !strings.HasPrefix(ref.Reason, why) {
+				t.Fatalf("reply: %v, want a refusal %q", err, why)
+			}
+			serr := <-done
+			var ne *NoEffectError
+			if !errors.As(serr, &ne) || ne.Pattern != "zeros" || ne.Item.String() != "zero@4KiB:100" {
+				t.Fatalf("Serve: %v, want the NoEffectError", serr)
+			}
+			// Serve has returned: every connection it made has ended.
+			select {
+			case <-dialed:
+				t.Error("the relay dialed the receiver for a refused stream")
+			default:
+			}
+			if want := fmt.Sprintf("conn 1 stream 1 %s: refused: inject item", dirn); !logs.has(want) {
+				t.Errorf("no %q in\n%s", want, logs)
+			}
+		})
 	}
 }

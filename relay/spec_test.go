@@ -57,7 +57,7 @@ func TestParseSpec(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(back, got) {
 			t.Errorf("round trip of %q: %+v, %v", tc.spec, back, err)
 		}
-		if _, err := NewInjector(got, 1); err != nil {
+		if _, err := NewInjector(got, 1, nil); err != nil {
 			t.Errorf("NewInjector(%q): %v", tc.spec, err)
 		}
 	}
@@ -129,11 +129,11 @@ func TestNewInjectorRejectsInvalid(t *testing.T) {
 		{Kind: Displace, Off: 10, Len: 64, Back: 4096},
 		{Kind: Displace, Off: 1 << 20, Len: 64},
 	} {
-		if _, err := NewInjector([]Injection{it}, 0); err == nil {
+		if _, err := NewInjector([]Injection{it}, 0, nil); err == nil {
 			t.Errorf("NewInjector accepted %+v", it)
 		}
 	}
-	if _, err := NewInjector([]Injection{{Kind: Zero, Len: 16}, {Kind: Zero, Off: 15, Len: 1}}, 0); err == nil {
+	if _, err := NewInjector([]Injection{{Kind: Zero, Len: 16}, {Kind: Zero, Off: 15, Len: 1}}, 0, nil); err == nil {
 		t.Error("NewInjector accepted overlapping items")
 	}
 }
@@ -173,7 +173,7 @@ func FuzzParseSpec(f *testing.F) {
 		if !reflect.DeepEqual(back, items) {
 			t.Fatalf("ParseSpec(%q) = %+v, but its canonical form %q parses to %+v", spec, items, text, back)
 		}
-		if _, err := NewInjector(items, 0); err != nil {
+		if _, err := NewInjector(items, 0, nil); err != nil {
 			t.Fatalf("ParseSpec(%q) accepted, NewInjector refused: %v", spec, err)
 		}
 	})

@@ -83,7 +83,7 @@ func (s *Stream) Run(ctx context.Context, w io.Writer) (int64, error) {
 		defer stop()
 	}
 	timed := dl != nil && (!s.Deadline.IsZero() || s.Stall > 0)
-	var sent int64
+	var sent, lastAcked int64
 	for s.Bytes < 0 || sent < s.Bytes {
 		if err := ctx.Err(); err != nil {
 			return sent, err
@@ -101,45 +101,85 @@ func (s *Stream) Run(ctx context.Context, w io.Writer) (int64, error) {
 				return sent, err
 			}
 		}
-		var now time.Time
-		if timed {
-			now = time.Now()
-			if !s.Deadline.IsZero() && !now.Before(s.Deadline) {
-				return sent, nil
+		// The stall clock runs from the later of the last progress and
+		// this chunk's start: time spent waiting on the limiter is not
+		// the peer's.
+		last := time.Now()
+		for off := 0; off < len(b); {
+			if timed {
+				now := time.Now()
+				if !s.Deadline.IsZero() && !now.Before(s.Deadline) {
+					return sent, nil
+				}
+				if err := dl.SetWriteDeadline(s.writeDeadline(now, last)); err != nil {
+					return sent, err
+				}
+				// The cancel's deadline (above) may have come before
+				// ours, which replaced it.
+				if err := ctx.Err(); err != nil {
+					return sent, err
+				}
 			}
-			d := s.Deadline
-			if s.Stall > 0 && (d.IsZero() || now.Add(s.Stall).Before(d)) {
-				d = now.Add(s.Stall)
+			k, err := w.Write(b[off:])
+			off += k
+			sent += int64(k)
+			s.sent.Store(sent)
+			if k > 0 {
+				last = time.Now()
 			}
-			if err := dl.SetWriteDeadline(d); err != nil {
-				return sent, err
+			if err == nil {
+				if k == 0 {
+					return sent, fmt.Errorf("write at offset %d: %w", s.Offset+sent, io.ErrShortWrite)
+				}
+				continue
 			}
-			// The cancel's deadline (above) may have come before ours,
-			// which replaced it.
-			if err := ctx.Err(); err != nil {
-				return sent, err
-			}
-		}
-		k, err := w.Write(b)
-		sent += int64(k)
-		s.sent.Store(sent)
-		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
 				return sent, cerr
 			}
-			if timed && errors.Is(err, os.ErrDeadlineExceeded) {
-				if !s.Deadline.IsZero() && !time.Now().Before(s.Deadline) {
-					return sent, nil // the planned end of a timed stream
-				}
-				if k == 0 {
-					return sent, &StallError{Offset: s.Offset + sent, For: s.Stall}
-				}
-				continue // progress was made: the peer is slow, not gone
+			if !timed || !errors.Is(err, os.ErrDeadlineExceeded) {
+				return sent, fmt.Errorf("write at offset %d: %w", s.Offset+sent, err)
 			}
-			return sent, fmt.Errorf("write at offset %d: %w", s.Offset+sent, err)
+			if !s.Deadline.IsZero() && !time.Now().Before(s.Deadline) {
+				return sent, nil // the planned end of a timed stream
+			}
+			// The kernel takes more only once a good part of its buffer
+			// is free, which on a slow path may be a long while after
+			// the peer last took bytes: its acknowledgements are the
+			// progress to watch.
+			if u, ok := Unsent(w); ok {
+				if acked := sent - int64(u); acked > lastAcked {
+					lastAcked, last = acked, time.Now()
+				}
+			}
+			if s.Stall > 0 && time.Since(last) >= s.Stall {
+				return sent, &StallError{Offset: s.Offset + sent, For: s.Stall}
+			}
+			// A tick: go on with the rest of this chunk.
 		}
 	}
 	return sent, nil
+}
+
+// stallTick bounds each blocked write, so that progress is seen within
+// a tick of being made: a stall is then called within a tick of Stall
+// after the last byte the peer took, not a whole Stall after a write
+// that made some progress early on.
+const stallTick = 250 * time.Millisecond
+
+// writeDeadline is the deadline of a write at now whose chunk last made
+// progress at last: the planned end, the stall's end, or the next tick.
+func (s *Stream) writeDeadline(now, last time.Time) time.Time {
+	d := s.Deadline
+	if s.Stall > 0 {
+		t := last.Add(s.Stall)
+		if tick := now.Add(stallTick); tick.Before(t) {
+			t = tick
+		}
+		if d.IsZero() || t.Before(d) {
+			d = t
+		}
+	}
+	return d
 }
 
 // Write writes the pattern p for stream offsets [off, off+n) to w; n < 0

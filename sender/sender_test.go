@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -97,6 +98,37 @@ func TestStreamStall(t *testing.T) {
 	var se *StallError
 	if !errors.As(err, &se) || se.Offset != n || n == 0 || s.Sent() != n {
 		t.Fatalf("sent %d, err %v", n, err)
+	}
+}
+
+// TestStreamStallFromLastProgress: the stall is called Stall after the
+// last byte the peer took, not Stall after the start of a write that
+// took a little and then blocked (which made it up to twice Stall): the
+// peer here stops reading at once, so its last byte is taken as the
+// buffers fill, in the first milliseconds.
+func TestStreamStallFromLastProgress(t *testing.T) {
+	c, _ := pair(t)
+	// Small buffers: they fill in a few writes, and the last one blocks
+	// part-way, the case that re-armed the stall clock.
+	c.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	p, _ := pattern.Parse("zeros", 0)
+	const stall = 2 * time.Second
+	s := &Stream{Pattern: p, Bytes: -1, Stall: stall}
+	start := time.Now()
+	n, err := s.Run(context.Background(), c)
+	took := time.Since(start)
+	var se *StallError
+	if !errors.As(err, &se) || se.For != stall || se.Offset != n || n == 0 {
+		t.Fatalf("sent %d, err %v", n, err)
+	}
+	if want := "write at offset " + strconv.FormatInt(n, 10) + ": the peer read nothing for 2s"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	// Never before the timeout. And well before twice it: the
+	// partly-progressing write that re-armed the clock took two full
+	// stalls, so this bound tells the fault from a loaded machine.
+	if took < stall || took >= 2*stall {
+		t.Errorf("stall called after %v, want [%v, %v)", took, stall, 2*stall)
 	}
 }
 

@@ -119,7 +119,9 @@ func dialable(a net.Addr) []string {
 
 // Health is a health check's answer, as the endpoint writes it.
 type Health struct {
-	// Status is "ok" or "fail".
+	// Status is "ok", "fail", or "saturated": the receiver works, but
+	// every session slot is held by a run below the minimum rate, so
+	// real senders are turned away.
 	Status  string         `json:"status"`
 	Error   string         `json:"error,omitempty"`
 	Verdict report.Verdict `json:"verdict,omitempty"`
@@ -140,8 +142,9 @@ type healthCache struct {
 
 // HealthHandler answers any GET with a health check: 200 and status
 // "ok" when a fresh Check was clean and extra (when set; e.g. "are the
-// reports being written") passes, else 503 with the reason. An answer
-// younger than maxAge is reused, and probes that arrive while a check
+// reports being written") passes and some session slot is not held by a
+// run below the minimum rate, else 503 with the status and the reason.
+// An answer younger than maxAge is reused, and probes that arrive while a check
 // runs wait for it, so probes cost at most one check per maxAge.
 func (s *Server) HealthHandler(maxAge time.Duration, extra func() error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -169,6 +172,11 @@ func (s *Server) HealthHandler(maxAge time.Duration, extra func() error) http.Ha
 			hc.last, hc.at = h, time.Now()
 		}
 		h := hc.last
+		if why := s.saturated(); why != "" && h.Status == "ok" {
+			// Judged afresh for each probe: the check itself is served
+			// outside the session limits, so it passes all the same.
+			h.Status, h.Error = "saturated", why
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if h.Status != "ok" {

@@ -395,7 +395,7 @@ func TestMaxConns(t *testing.T) {
 }
 
 func TestRunLimits(t *testing.T) {
-	addr, stop := serve(t, ServerOptions{MaxBytes: 4 << 20, MaxDuration: time.Minute, StreamWait: 100 * time.Millisecond, IdleTimeout: 200 * time.Millisecond, HandshakeTimeout: 500 * time.Millisecond})
+	addr, stop := serve(t, ServerOptions{MaxBytes: 4 << 20, MaxDuration: time.Minute, StreamWait: 100 * time.Millisecond, IdleTimeout: time.Second, HandshakeTimeout: 500 * time.Millisecond})
 	done := legit(t, addr, ClientOptions{Bytes: 4 << 20})
 	var ref *wire.RefusedError
 	// Plans over the limits are refused up front.
@@ -440,7 +440,8 @@ func TestRunLimits(t *testing.T) {
 			over = &reps[i]
 		}
 	}
-	if over == nil || over.Verdict != report.Incomplete || !strings.Contains(over.Error, "past its planned 100ms") {
+	if over == nil || over.Verdict != report.Incomplete || !strings.Contains(over.Error, "the sender went on sending past its planned 100ms: stream 0 still arriving ") ||
+		!strings.HasSuffix(over.Error, " past it, and the sender never said it had finished") {
 		t.Fatalf("sender past its duration: %+v", over)
 	}
 }

@@ -81,6 +81,14 @@ type ServerOptions struct {
 	// ResultMemory bounds the memory that peers' results (of --bidir
 	// streams) take at once (nil: the process's, DefaultResultMemory).
 	ResultMemory *ResultMemory
+	// MinRate, when set, is the floor on a run's progress, in bits per
+	// second: the bytes its streams verified and sent, together,
+	// averaged over the last 10 s. A run below it once MinRateGrace (0:
+	// DefaultMinRateGrace) is over is cut short, incomplete, so that
+	// runs that trickle cannot hold every session slot; a plan slower
+	// than it is refused up front. 0: no floor.
+	MinRate      int64
+	MinRateGrace time.Duration
 }
 
 // Server verifies the streams of zerocheck senders.
@@ -107,6 +115,8 @@ type Server struct {
 	// is a session, for MaxSessions.
 	rawSources map[netip.Addr]int
 	onceEnded  sync.Once
+	// onceErr is why a server of one run ended before its run started.
+	onceErr error
 	// conns and perSource count the connections admitted and open.
 	conns      int
 	perSource  map[netip.Prefix]int
@@ -184,6 +194,7 @@ type run struct {
 	// what is left of MaxBytes. check marks the server's own health check.
 	ctx    context.Context
 	cancel context.CancelFunc
+	cut    context.CancelCauseFunc // ends ctx with a reason
 	budget *atomic.Int64
 	check  bool
 	start  time.Time
@@ -193,6 +204,10 @@ type run struct {
 	live  *tracker
 	// held is what its results retain of the result memory.
 	held holding
+	// pace is the run's progress over time, for the minimum rate; dirs
+	// the direction of each stream joined.
+	pace *pace
+	dirs []wire.Direction
 }
 
 // NewServer checks opt and fills its defaults.
@@ -211,6 +226,10 @@ func NewServer(opt ServerOptions) (*Server, error) {
 	if opt.MaxBytes < 0 {
 		return nil, errors.New("session: negative byte limit")
 	}
+	if opt.MinRate < 0 {
+		return nil, errors.New("session: negative minimum rate")
+	}
+	opt.MinRateGrace = cmpOr(opt.MinRateGrace, DefaultMinRateGrace)
 	opt.HandshakeTimeout = cmpOr(opt.HandshakeTimeout, DefaultHandshakeTimeout)
 	opt.IdleTimeout = cmpOr(opt.IdleTimeout, DefaultIdleTimeout)
 	opt.StreamWait = cmpOr(opt.StreamWait, DefaultStreamWait)
@@ -450,6 +469,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		if ctx.Err() == nil {
 			s.refuse(c, fmt.Errorf("handshake: %w", err))
 		}
+		if controlCorruption(err) != "" {
+			s.unserved(fmt.Errorf("a sender's hello arrived corrupt, so no run was served: %w", err))
+		}
 		return
 	}
 	h := g.hello
@@ -526,11 +548,21 @@ func (s *Server) join(ctx context.Context, h wire.Hello, c net.Conn) (*run, erro
 			}
 		}()
 		if !r.check {
+			s.mu.Lock()
+			r.pace = newPace(time.Now())
+			s.mu.Unlock()
+			go s.watch(r)
 			s.log.Info("session start", "run_id", h.RunID, "peer", c.RemoteAddr().String(), "streams", h.Streams,
 				"pattern", h.Pattern, "bytes", h.Bytes*int64(h.Streams), "duration", h.Duration.String(), "rate_bps", h.Rate,
 				"sender_version", truncate(h.Version))
 		}
 	}
+	s.mu.Lock()
+	if r.dirs == nil {
+		r.dirs = make([]wire.Direction, len(r.seen))
+	}
+	r.dirs[h.Stream] = h.Direction
+	s.mu.Unlock()
 	// The first stream's facts are the run's; a collector that hangs
 	// holds the run (and a shutdown) as it would hold the first stream.
 	<-r.ready
@@ -581,7 +613,7 @@ func (s *Server) claim(ctx context.Context, h wire.Hello, c net.Conn) (*run, boo
 	}
 	if isNew {
 		s.onceRun = s.onceRun || !check
-		r.ctx, r.cancel = s.runContext(ctx, h)
+		r.ctx, r.cancel, r.cut = s.runContext(ctx, h)
 		s.runs[h.RunID] = r
 		nr := r
 		r.timer = time.AfterFunc(s.opt.StreamWait, func() { s.waitOver(nr) })
@@ -598,7 +630,7 @@ func (s *Server) newRun(h wire.Hello, c net.Conn, ip string, check bool) *run {
 		id: h.RunID, hello: h, peerIP: ip, local: c.LocalAddr(), remote: c.RemoteAddr(),
 		seen: make([]bool, h.Streams), results: make([]*report.Report, h.Streams),
 		sent: make([]int64, h.Streams), peer: decodeFacts(h.Facts), check: check, start: time.Now(),
-		ready: make(chan struct{}), live: &s.live,
+		ready: make(chan struct{}), live: &tracker{up: &s.live},
 	}
 	if check {
 		r.live = new(tracker) // a health check is not progress
@@ -670,6 +702,8 @@ func (s *Server) overLimits(h wire.Hello, check bool) error {
 		return fmt.Errorf("busy: %d runs under way (--max-sessions %d); try again later", n, s.opt.MaxSessions)
 	case h.Duration > s.opt.MaxDuration:
 		return fmt.Errorf("a run of %v is longer than this receiver allows (--max-duration %v)", h.Duration, s.opt.MaxDuration)
+	case h.Rate > 0 && h.Rate < s.opt.MinRate:
+		return fmt.Errorf("a run at %s is slower than this receiver's minimum rate of %s", rateText(float64(h.Rate)), rateText(float64(s.opt.MinRate)))
 	case s.opt.MaxBytes > 0 && h.Bytes > 0 && h.Bytes-1 > s.opt.MaxBytes/int64(h.Streams):
 		// A hello gives its own share, which differs from the others' by
 		// a byte at most: this refuses every plan surely over the limit;
@@ -679,16 +713,19 @@ func (s *Server) overLimits(h wire.Hello, check bool) error {
 	return nil
 }
 
-// runContext bounds a run's life: a timed run, its planned duration with
-// time for late streams and a slow goodbye; a sized one, MaxDuration.
-func (s *Server) runContext(ctx context.Context, h wire.Hello) (context.Context, context.CancelFunc) {
+// runContext bounds a run's life to MaxDuration, and a timed run's (up
+// to MaxDuration) to that with time for late streams and a goodbye;
+// cut ends it sooner, with a reason (see watch: a timed run's plan, the
+// minimum rate).
+func (s *Server) runContext(ctx context.Context, h wire.Hello) (context.Context, context.CancelFunc, context.CancelCauseFunc) {
 	limit := s.opt.MaxDuration
-	why := fmt.Sprintf("the run went on for longer than this receiver allows (--max-duration %v)", limit)
 	if h.Bytes == 0 {
-		limit = h.Duration + s.opt.StreamWait + s.opt.HandshakeTimeout + s.opt.IdleTimeout
-		why = fmt.Sprintf("the sender went on sending past its planned %v", h.Duration)
+		limit += s.opt.StreamWait + 2*s.opt.HandshakeTimeout + s.opt.IdleTimeout
 	}
-	return context.WithDeadlineCause(ctx, time.Now().Add(limit), errors.New(why))
+	why := fmt.Sprintf("the run went on for longer than this receiver allows (--max-duration %v)", s.opt.MaxDuration)
+	ctx, cut := context.WithCancelCause(ctx)
+	ctx, cancel := context.WithDeadlineCause(ctx, time.Now().Add(limit), errors.New(why))
+	return ctx, func() { cancel(); cut(nil) }, cut
 }
 
 // budget is a run's share of MaxBytes, whichever way its streams go.
@@ -740,6 +777,15 @@ func (c budgetWriter) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.b.left.Add(-int64(n))
 	return n, err
+}
+
+// SyscallConn lets the sender see the socket's queue under the budget
+// (sender.Unsent): its stall clock watches what the peer acknowledges.
+func (c budgetWriter) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 // reading and writing return c under the run's byte budget, if it has
@@ -934,6 +980,36 @@ func (s *Server) endOnce() {
 	}
 }
 
+// unserved ends a server of one run (--once) whose run has not started
+// with why: its sender's hello arrived corrupt, and the sender, refused,
+// will not come back, so waiting on would be waiting for ever.
+func (s *Server) unserved(why error) {
+	if !s.opt.Once {
+		return
+	}
+	s.mu.Lock()
+	if s.onceRun {
+		s.mu.Unlock()
+		return
+	}
+	if s.onceErr == nil {
+		s.onceErr = why
+	}
+	s.mu.Unlock()
+	s.endOnce()
+}
+
+// Unserved returns why a server of one run (--once) ended without a run
+// to report, or nil.
+func (s *Server) Unserved() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.onceRun {
+		return nil
+	}
+	return s.onceErr
+}
+
 func joinText(a, b string) string {
 	if b == "" {
 		return a
@@ -990,9 +1066,11 @@ func (s *Server) finished(r *run, stream int, got int64) error {
 // answers with its report.
 func (s *Server) send(ctx context.Context, c net.Conn, r *run, h wire.Hello, p pattern.Pattern, sl seal) report.Report {
 	st := newStream(p, h.Bytes, h.Duration, s.opt.IdleTimeout, r.limiter)
-	remove := r.live.add(counter{s: st})
+	// Counted until the peer's result is in: what drains from the
+	// socket buffers meanwhile is progress, for the minimum rate.
+	remove := r.live.add(counter{s: st, conn: c})
+	defer remove()
 	n, err := st.Run(ctx, r.writing(c, s.opt.MaxBytes))
-	remove()
 	if ctx.Err() != nil {
 		// Stopping: end the stream here and still take the peer's
 		// findings, briefly.
@@ -1072,6 +1150,8 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	}
 	defer done()
 	// A raw run's limits are a protocol run's: its time and its bytes.
+	ctx, cut := context.WithCancelCause(ctx)
+	defer cut(nil)
 	ctx, cancel := context.WithTimeoutCause(ctx, s.opt.MaxDuration,
 		fmt.Errorf("the run went on for longer than this receiver allows (--max-duration %v)", s.opt.MaxDuration))
 	defer cancel()
@@ -1094,6 +1174,7 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	start := time.Now()
 	s.log.Info("session start", "run_id", id, "peer", c.RemoteAddr().String(), "raw", true, "pattern", s.opt.Verify.Pattern.String(), "bytes", s.opt.RawBytes)
 	remove := s.live.add(counter{v: v})
+	go s.rawWatch(ctx, cut, start, func() int64 { return v.Progress().Bytes })
 	in := idleReader{c, s.opt.IdleTimeout, ctx}
 	err = s.rawStart(c, in, v)
 	switch {

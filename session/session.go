@@ -91,10 +91,13 @@ func (p *Progress) sub(q Progress) {
 }
 
 // counter is one stream's live count: a verifier, or a sender and what
-// its receiver says of it.
+// its receiver says of it. A sender's socket (conn), when set, makes its
+// count what the peer has acknowledged: the bytes still in the socket
+// buffers are not sent yet, and their draining is the run's progress too.
 type counter struct {
 	v    *receiver.Verifier
 	s    *sender.Stream
+	conn net.Conn
 	peer *peerProgress
 }
 
@@ -104,7 +107,11 @@ func (c counter) progress() Progress {
 		p := c.v.Progress()
 		return Progress{Verified: p.Bytes, Regions: p.Regions, Corrupt: p.CorruptBytes}
 	case c.s != nil:
-		p := Progress{Sent: c.s.Sent()}
+		n := c.s.Sent()
+		if u, ok := sender.Unsent(c.conn); ok {
+			n = max(0, n-int64(u))
+		}
+		p := Progress{Sent: n}
 		if c.peer != nil {
 			q := c.peer.progress()
 			p.PeerVerified, p.PeerRegions, p.PeerCorrupt = q.Verified, q.Regions, q.Corrupt
@@ -116,27 +123,48 @@ func (c counter) progress() Progress {
 
 // idleReader fails a read that waits longer than d for its first byte:
 // a peer that vanished without a FIN or RST must not hold a session.
-// Once stop (if set) is done, reads fail at once: a shutdown's deadline
-// must not be replaced by a fresh idle one.
+// Bytes of ours that the peer is still acknowledging (a slow path
+// draining what we sent before it answers) are the peer at work, not
+// silence: d runs from the last of them. Once stop (if set) is done,
+// reads fail at once: a shutdown's deadline must not be replaced by a
+// fresh idle one.
 type idleReader struct {
 	c    net.Conn
 	d    time.Duration
 	stop context.Context
 }
 
+// drainTick is how often a read that waits looks at what the peer has
+// acknowledged. A read that gets bytes at once costs nothing more.
+const drainTick = 250 * time.Millisecond
+
 func (r idleReader) Read(b []byte) (int, error) {
-	if err := r.c.SetReadDeadline(time.Now().Add(r.d)); err != nil {
-		return 0, err
+	last := time.Now()
+	unsent := -1 // not looked at until a wait outlasts a tick
+	for {
+		wait := min(r.d-time.Since(last), drainTick)
+		if err := r.c.SetReadDeadline(time.Now().Add(wait)); err != nil {
+			return 0, err
+		}
+		if r.stop != nil && r.stop.Err() != nil {
+			// The canceller's deadline may have come before ours.
+			r.c.SetReadDeadline(time.Now())
+		}
+		n, err := r.c.Read(b)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || (r.stop != nil && r.stop.Err() != nil) {
+			return n, err
+		}
+		if u, ok := sender.Unsent(r.c); ok {
+			if unsent >= 0 && u < unsent {
+				last = time.Now()
+			}
+			unsent = u
+		}
+		if time.Since(last) < r.d {
+			continue
+		}
+		return n, fmt.Errorf("no data from the peer for %v: %w", r.d, err)
 	}
-	if r.stop != nil && r.stop.Err() != nil {
-		// The canceller's deadline may have come before ours.
-		r.c.SetReadDeadline(time.Now())
-	}
-	n, err := r.c.Read(b)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("no data from the peer for %v: %w", r.d, err)
-	}
-	return n, err
 }
 
 // readFrame reads one frame of type want within d. With gaps set, d
@@ -283,7 +311,8 @@ func tag(r *report.Report, stream int, dir string) {
 	}
 }
 
-// tracker keeps the live counters of the streams under way.
+// tracker keeps the live counters of the streams under way. A run's
+// own tracker passes its counters up to the server's (up).
 type tracker struct {
 	mu   sync.Mutex
 	next int
@@ -293,9 +322,14 @@ type tracker struct {
 	// stream started with none under way; before is done as it was then.
 	since  time.Time
 	before Progress
+	up     *tracker
 }
 
 func (t *tracker) add(c counter) (remove func()) {
+	removeUp := func() {}
+	if t.up != nil {
+		removeUp = t.up.add(c)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.live == nil {
@@ -309,9 +343,10 @@ func (t *tracker) add(c counter) (remove func()) {
 	t.live[id] = c
 	return func() {
 		t.mu.Lock()
-		defer t.mu.Unlock()
 		t.done.add(c.progress())
 		delete(t.live, id)
+		t.mu.Unlock()
+		removeUp()
 	}
 }
 

@@ -88,6 +88,7 @@ var exampleRuns = map[string]exampleRun{
 	// relay: the fire drills
 	"zerocheck relay --listen :7778 --to hostB:7777 --inject block@1GiB:5,bitflip%10GiB": {run: tryRelayDrill},
 	"zerocheck send hostR:7778 --duration 5m; echo \"exit $?\"":                          {run: tryRelayDrill},
+	"zerocheck relay --listen :7778 --to hostB:7777 --inject block@1MiB:5,bitflip%4MiB":  {reason: "run verbatim, regions checked to the byte, by TestRelayHelpExample"},
 
 	// hostinfo
 	"zerocheck hostinfo":                                 {run: tryHostinfo},

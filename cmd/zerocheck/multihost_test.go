@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestMultiHost runs zerocheck between three hosts, each a network
@@ -150,4 +151,78 @@ func TestMultiHost(t *testing.T) {
 		t.Fatalf("analyze (text): %v\n%s", err, text)
 	}
 	t.Logf("analyze:\n%s", text)
+}
+
+// TestSlowLinkTimedRun: a timed run over a link shaped to 4 Mbit/s
+// (tbf, between two network namespaces), which its sender fills faster
+// than it drains. The sender stops on time with megabytes still in its
+// socket buffers; the receiver reads them all (the sender said it had
+// finished, and how much it sent) and the sender waits for the result
+// while they drain: both ends clean, where the receiver used to cut the
+// run as "the sender went on sending past its planned 2s" and the
+// sender gave up on its result after --idle-timeout.
+//
+// Root, ip and tc are needed, as for TestMultiHost.
+func TestSlowLinkTimedRun(t *testing.T) {
+	skip := func(why string) {
+		if os.Getenv("ZEROCHECK_REQUIRE_NETNS") != "" {
+			t.Fatalf("slow-link test cannot run: %s (ZEROCHECK_REQUIRE_NETNS is set)", why)
+		}
+		t.Skipf("slow-link test skipped: %s", why)
+	}
+	if os.Geteuid() != 0 {
+		skip("not root: network namespaces need CAP_SYS_ADMIN")
+	}
+	for _, tool := range []string{"ip", "tc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skip(tool + " is not installed")
+		}
+	}
+	ns := map[string]string{}
+	for _, h := range []string{"a", "b"} {
+		ns[h] = fmt.Sprintf("zc-slow-%s-%d", h, os.Getpid())
+		if out, err := exec.Command("ip", "netns", "add", ns[h]).CombinedOutput(); err != nil {
+			skip(fmt.Sprintf("ip netns add: %v: %s", err, out))
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns[h]).Run() })
+	}
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v: %s", name, args, err, out)
+		}
+	}
+	run("ip", "link", "add", "ab", "netns", ns["a"], "type", "veth", "peer", "name", "ba", "netns", ns["b"])
+	run("ip", "-n", ns["a"], "addr", "add", "10.78.0.1/24", "dev", "ab")
+	run("ip", "-n", ns["b"], "addr", "add", "10.78.0.2/24", "dev", "ba")
+	for _, h := range []string{"a", "b"} {
+		run("ip", "-n", ns[h], "link", "set", h+map[string]string{"a": "b", "b": "a"}[h], "up")
+		run("ip", "-n", ns[h], "link", "set", "lo", "up")
+	}
+	// Host a is tuned for long fat paths: 4 MiB socket send buffers from
+	// the start, as after autotuning on a fast link.
+	run("ip", "netns", "exec", ns["a"], "sysctl", "-qw", "net.ipv4.tcp_wmem=4096 4194304 4194304")
+	// a to b: 4 Mbit/s, with a queue of 100 ms, as a shaped WAN link.
+	run("ip", "netns", "exec", ns["a"], "tc", "qdisc", "add", "dev", "ab", "root", "tbf", "rate", "4mbit", "burst", "16kb", "latency", "100ms")
+	at := func(h string, args ...string) *exec.Cmd {
+		return exec.Command("ip", append([]string{"netns", "exec", ns[h], bin}, args...)...)
+	}
+	// Short timeouts: the old deadline (plan + stream wait + handshake +
+	// idle timeout) is then 7 s, well inside the drain.
+	r := startCmd(t, at("b", "recv", "--listen", "10.78.0.2:7777", "--once", "--json", "-q", "--no-hostinfo",
+		"--idle-timeout", "2s", "--stream-wait", "1s", "--handshake-timeout", "2s"), true)
+	start := time.Now()
+	s := startCmd(t, at("a", "send", r.addr, "--duration", "2s", "--idle-timeout", "2s", "--json", "-q", "--no-hostinfo"), false)
+	code := s.wait(t)
+	took := time.Since(start)
+	rcode := r.wait(t)
+	sent, got := decodeJSON(t, s.out.String()), decodeJSON(t, r.out.String())
+	if code != 0 || rcode != 0 || sent["verdict"] != "clean" || got["verdict"] != "clean" || num(t, sent["bytes_verified"]) != num(t, got["bytes_verified"]) {
+		t.Fatalf("send exit %d %v %v, recv exit %d %v %v\n%s\n%s", code, sent["verdict"], sent["error"], rcode, got["verdict"], got["error"], s.stderr(), r.stderr())
+	}
+	n := num(t, got["bytes_verified"])
+	t.Logf("%d bytes over 4 Mbit/s in %v, planned for 2s", n, took)
+	if took < 7*time.Second {
+		t.Fatalf("the run took %v: too little was in flight to outlast the old deadline of 7s", took)
+	}
 }

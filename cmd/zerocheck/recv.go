@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,10 @@ import (
 	"github.com/zerocheck/zerocheck/wire"
 )
 
+// defaultMinRate is recv's --min-rate: far below any link worth testing,
+// far above a connection kept alive a byte at a time.
+const defaultMinRate = 1_000_000
+
 type recvOptions struct {
 	listen string
 	health string
@@ -40,6 +45,7 @@ func newRecv() *cobra.Command {
 	var noHost bool
 	var rawBytes, maxBytes sizeValue
 	resultMemory := sizeValue(session.DefaultResultMemory)
+	minRate := rateValue(defaultMinRate)
 	var tokenFile string
 	var allow allowValue
 	var lf logFlag
@@ -97,6 +103,10 @@ With --raw there is no protocol: any plain stream is verified against
 			if o.server.ResultMemory, err = session.NewResultMemory(int64(resultMemory)); err != nil {
 				return err
 			}
+			if o.server.MinRateGrace <= 0 {
+				return errors.New("--min-rate-grace must be positive")
+			}
+			o.server.MinRate = int64(minRate)
 			o.server.Allow = allow
 			if tokenFile != "" {
 				if o.server.Raw {
@@ -150,6 +160,8 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.Var(&maxBytes, "max-bytes", "bytes one run may send (e.g. 1TiB); 0: no bound")
 	durationVarP(fl, &o.server.MaxDuration, "max-duration", "", session.DefaultMaxDuration, "time one run may take")
 	fl.Var(&resultMemory, "max-result-memory", "memory the senders' results of --bidir streams may take at once (e.g. 256MiB); past it they wait their turn, or are refused")
+	fl.Var(&minRate, "min-rate", "cut a run whose streams move less than this, in bits per second over 10 s (e.g. 100k), so that runs that trickle cannot hold every session slot; 0: no floor")
+	durationVarP(fl, &o.server.MinRateGrace, "min-rate-grace", "", session.DefaultMinRateGrace, "how long a run has to reach --min-rate")
 	fl.Var((*listenValue)(&o.health), "health", "serve GET /healthz on this address (e.g. 127.0.0.1:7778): 200 only after a real verified session through this receiver")
 	lf.add(fl)
 	sk.add(cmd)
@@ -246,16 +258,21 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		mu.Lock()
 		defer mu.Unlock()
 		reported = true
+		var lost error
 		for _, err := range o.sinks.write(r) {
 			log.Error("run not recorded", "run_id", r.RunID, "error", err.Error())
+			lost = cmp.Or(lost, error(runtimeError{err}))
 		}
-		if err := writeReport(cmd, r, o.json); err != nil {
-			last = err
+		err := writeReport(cmd, r, o.json)
+		if err != nil {
 			var v verdictError
 			if !errors.As(err, &v) {
 				log.Error("report not written", "run_id", r.RunID, "error", err.Error())
 			}
 		}
+		// A report that was not kept fails --once as it fails send
+		// (exit 3), unless the run was corrupt: that verdict stands.
+		last = worse(err, lost)
 	}
 	s, err := session.NewServer(o.server)
 	if err != nil {
@@ -305,6 +322,8 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		why = err.Error()
 	case cmd.Context().Err() == nil && cause != nil:
 		why = cause.Error()
+	case cmd.Context().Err() == nil && s.Unserved() != nil:
+		why = s.Unserved().Error()
 	case cmd.Context().Err() == nil:
 		why = "its one run was served (--once)"
 	}
@@ -324,6 +343,8 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		switch {
 		case reported:
 			return last
+		case s.Unserved() != nil:
+			return verdictError{verdict: report.Incomplete, reason: s.Unserved().Error()}
 		case cmd.Context().Err() != nil:
 			return verdictError{verdict: report.Incomplete, reason: "interrupted before a run was served"}
 		}

@@ -58,9 +58,24 @@ Sizes take units as --bytes does: 4096, 64KiB, 1GiB, 10MB. Lengths are at
 most 1MiB; @ items must not overlap; up to 1000 items. Positions and random
 bytes depend only on --seed, so a drill is reproducible. Each injection and
 each ended connection is logged to stderr. The relay runs until SIGINT or
-SIGTERM, then exits 0.`,
+SIGTERM, then exits 0.
+
+A drill must be able to fire. The relay reads each stream's pattern from
+its hello and computes what every item does to it: a stream that an item
+cannot change (zero on zeros, displace on zeros or ones, or on any pattern
+that repeats itself at distance BACK) is refused, the sender is told which
+item and why, and the relay exits 2. A rate item takes, in each interval,
+the first of up to 64 seeded positions where it changes the pattern.
+
+With --raw the relay cannot know the pattern, so each injection changes
+the bytes it covers whatever they are: zero writes ff where a byte is 00
+already; displace takes its source up to 256 bytes beyond BACK (then
+before it) when the byte BACK earlier equals the first byte it replaces,
+and complements its bytes when no byte in reach differs (a stream of
+zeros); bitflip and random XOR, so every byte changes; block changes
+every stream but one that already holds its random block.`,
 		Example: `  # on the relay host, between zerocheck on hostA and the receiver on hostB:7777
-  zerocheck relay --listen :7778 --to hostB:7777 --inject block@1GiB:5,bitflip%10GiB
+  zerocheck relay --listen :7778 --to hostB:7777 --inject block@1MiB:5,bitflip%4MiB
 
   # a plain stream: zerocheck gen | nc relay 7778, verified by nc -l 7777 | zerocheck verify
   zerocheck relay --raw --listen :7778 --to hostB:7777 --inject zero@4096:100,displace@1MiB`,
@@ -123,6 +138,10 @@ func runRelay(cmd *cobra.Command, o relayOptions) error {
 		o.relay.Log("injecting %s into %s, seed %#x", relay.FormatSpec(o.relay.Inject), mode, o.relay.Seed)
 	}
 	if err := relay.Serve(ctx, ln, o.relay); err != nil {
+		if errors.As(err, new(*relay.NoEffectError)) {
+			// The drill cannot fire on what the sender sends.
+			return configError{err}
+		}
 		return runtimeError{err}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/zerocheck/zerocheck/report"
+	"github.com/zerocheck/zerocheck/wire"
 )
 
 // The receiver as a service and the sender as a sweep, run as a user
@@ -286,6 +288,113 @@ func TestRecvHealth(t *testing.T) {
 	}
 }
 
+// TestRecvMinRate: two strangers complete a valid hello and then send a
+// byte every 100 ms, holding both of --max-sessions 2. A real sender is
+// refused as busy and /healthz answers 503 "saturated"; after
+// --min-rate-grace they are cut, logged with the reason, and the real
+// sender runs clean.
+func TestRecvMinRate(t *testing.T) {
+	r := start(t, true, "recv", "--listen", "127.0.0.1:0", "--no-hostinfo", "-q", "--health", "127.0.0.1:0",
+		"--max-sessions", "2", "--min-rate-grace", "4s")
+	r.waitStderr(t, "msg=\"health endpoint\"")
+	var haddr string
+	for _, line := range strings.Split(r.errbufString(), "\n") {
+		if _, a, ok := strings.Cut(line, `msg="health endpoint" addr=`); ok {
+			haddr, _, _ = strings.Cut(a, " ")
+		}
+	}
+	health := func() (int, map[string]any) {
+		resp, err := http.Get("http://" + haddr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var h map[string]any
+		json.Unmarshal(b, &h)
+		return resp.StatusCode, h
+	}
+	for i := range 2 {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		trickleHello(t, c, fmt.Sprintf("00000000000003%02x", i))
+		go func() {
+			for {
+				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := c.Write([]byte{0}); err != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	var h map[string]any
+	code := 0
+	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline) && code != 503; time.Sleep(50 * time.Millisecond) {
+		code, h = health()
+	}
+	want := "saturated: all 2 session slots are held by runs below the minimum rate of 1 Mbit/s"
+	if code != 503 || h["status"] != "saturated" || h["error"] != want {
+		t.Fatalf("health with both slots trickling: %d %v", code, h)
+	}
+	if code, s, stderr := send(t, r.addr, "--bytes", "1MiB", "--no-hostinfo"); code != 3 || !strings.Contains(fmt.Sprint(s["error"]), "busy: 2 runs under way") {
+		t.Fatalf("real sender while the slots are held: exit %d %v\n%s", code, s["error"], stderr)
+	}
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(r.errbufString(), "below this receiver's minimum rate of 1 Mbit/s") < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the trickling runs were not cut:\n%s", r.errbufString())
+		}
+	}
+	if code, s, stderr := send(t, r.addr, "--bytes", "8MiB", "--no-hostinfo"); code != 0 {
+		t.Fatalf("real sender after: exit %d %v\n%s", code, s["error"], stderr)
+	}
+	if code, h := health(); code != 200 || h["status"] != "ok" {
+		t.Errorf("health after: %d %v", code, h)
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("recv exit %d:\n%s", code, r.stderr())
+	}
+	cut := regexp.MustCompile(`level=WARN msg="session end" run_id=000000000000030[01] .* verdict=incomplete .* error="stream 0: interrupted: the run fell below this receiver's minimum rate of 1 Mbit/s: \d+ bit/s over the last [0-9.]+s"`)
+	if n := len(cut.FindAllString(r.stderr(), -1)); n != 2 {
+		t.Errorf("%d log lines of runs cut for their rate, want 2:\n%s", n, r.stderr())
+	}
+}
+
+// trickleHello completes a protocol handshake for a run of 1 GiB of
+// zeros on c, as a sender without a token does.
+func trickleHello(t *testing.T, c net.Conn, id string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	b, err := wire.EncodeHello(wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 1 << 30, Nonce: wire.NewNonce()})
+	if err == nil {
+		_, err = c.Write(b)
+	}
+	if err == nil {
+		_, _, err = wire.ReadFrame(c, wire.TypeChallenge)
+	}
+	if err == nil {
+		b, err = wire.EncodeAuth(wire.Auth{})
+	}
+	if err == nil {
+		_, err = c.Write(b)
+	}
+	var p []byte
+	if err == nil {
+		_, p, err = wire.ReadFrame(c, wire.TypeReply)
+	}
+	if err == nil {
+		_, err = wire.DecodeReply(p)
+	}
+	if err != nil {
+		t.Fatalf("handshake of run %s: %v", id, err)
+	}
+}
+
 // TestShutdownWritesReports: SIGTERM while a run is under way ends it,
 // and its report still reaches --report-dir, whole.
 func TestShutdownWritesReports(t *testing.T) {
@@ -416,6 +525,66 @@ func TestSinkFailureAtStart(t *testing.T) {
 		if code, _, stderr := inproc(t, nil, args...); code != 2 || !strings.Contains(stderr, "invalid argument") {
 			t.Errorf("%v: exit %d, want 2:\n%s", args, code, stderr)
 		}
+	}
+}
+
+// TestRecvOnceUnsavedReport: recv --once whose --report-dir went away
+// after it started (a file now stands where the directory was, which
+// stops root as it stops anyone) exits 3 and says why, as send does; the
+// run itself was clean, and its report still reaches stdout.
+func TestRecvOnceUnsavedReport(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "reports")
+	r := recvOnce(t, "--no-hostinfo", "--report-dir", dir)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, s, stderr := send(t, r.addr, "--bytes", "1MiB", "--no-hostinfo"); code != 0 {
+		t.Fatalf("send: exit %d %v\n%s", code, s["error"], stderr)
+	}
+	code := r.wait(t)
+	if m := decodeJSON(t, r.out.String()); m["verdict"] != "clean" {
+		t.Errorf("recv report: %v", m["verdict"])
+	}
+	if code != 3 || !strings.Contains(r.stderr(), "zerocheck: --report-dir: report: ") {
+		t.Fatalf("recv --once with an unsaved report: exit %d, want 3 and the reason:\n%s", code, r.stderr())
+	}
+}
+
+// TestRecvOnceCorruptHello: the only sender's hello arrives with a bit
+// flipped. The sender is refused (its hello cannot be trusted), so it
+// will not come back: recv --once ends at once, exit 3, saying so,
+// rather than wait for ever.
+func TestRecvOnceCorruptHello(t *testing.T) {
+	r := recvOnce(t, "--no-hostinfo")
+	hello := realHello(t)
+	hello[len(hello)-3] ^= 0x10 // in the payload: the frame's CRC32C fails
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	// The refusal names the corruption, for the sender's report.
+	_, p, err := wire.ReadFrame(c, wire.TypeReply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wire.DecodeReply(p); err == nil || !strings.Contains(err.Error(), "control channel corrupt: hello frame") {
+		t.Errorf("refusal: %v", err)
+	}
+	code := r.wait(t)
+	want := "zerocheck: incomplete: a sender's hello arrived corrupt, so no run was served: control channel corrupt: hello frame"
+	if code != 3 || !strings.Contains(r.stderr(), want) {
+		t.Fatalf("recv --once after a corrupt hello: exit %d, want 3 and %q:\n%s", code, want, r.stderr())
+	}
+	if r.out.Len() != 0 {
+		t.Errorf("a report for a run that never started:\n%s", r.out.String())
 	}
 }
 
