@@ -371,3 +371,48 @@ func TestCheckTarget(t *testing.T) {
 		}
 	}
 }
+
+// readmeMaxLines is the README's limit: a front door (what and why,
+// install, a two-host example, exit codes, an index), the manual being in
+// docs/.
+const readmeMaxLines = 300
+
+// TestREADMEIsAFrontDoor: the README stays within its limit, and indexes
+// every page of docs/.
+func TestREADMEIsAFrontDoor(t *testing.T) {
+	readme := readFile(t, "README.md")
+	if n := strings.Count(readme, "\n"); n > readmeMaxLines {
+		t.Errorf("README.md has %d lines, more than %d: move the detail to a page of docs/", n, readmeMaxLines)
+	}
+	pages, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no docs/*.md: %v", err)
+	}
+	for _, p := range pages {
+		if link := "](docs/" + filepath.Base(p) + ")"; !strings.Contains(readme, link) {
+			t.Errorf("README.md does not index docs/%s", filepath.Base(p))
+		}
+	}
+}
+
+// TestDocsPagesOpenWithWhatTheyCover: each page of docs/ opens with its
+// title and then a paragraph saying what it covers, before any section.
+func TestDocsPagesOpenWithWhatTheyCover(t *testing.T) {
+	pages, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no docs/*.md: %v", err)
+	}
+	for _, p := range pages {
+		name := "docs/" + filepath.Base(p)
+		lines := strings.Split(readFile(t, name), "\n")
+		if len(lines) < 3 || !strings.HasPrefix(lines[0], "# ") || lines[1] != "" {
+			t.Errorf("%s: does not open with a '# Title' line and a blank line", name)
+			continue
+		}
+		first := lines[2]
+		if first == "" || strings.HasPrefix(first, "#") || strings.HasPrefix(first, "```") ||
+			strings.HasPrefix(first, "|") || strings.HasPrefix(first, "- ") {
+			t.Errorf("%s: the title is not followed by a paragraph saying what the page covers: %q", name, first)
+		}
+	}
+}
