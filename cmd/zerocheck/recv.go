@@ -128,7 +128,7 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.BoolVar(&o.server.Once, "once", false, "serve one run, print its report and exit with its code")
 	fl.BoolVar(&o.server.Raw, "raw", false, "verify plain streams against --pattern: no handshake, no result message")
 	fl.Var(&rawBytes, "bytes", "with --raw: each stream's planned size; a shorter one is incomplete (exit 3)")
-	fl.BoolVar(&o.json, "json", false, "write each report as JSON")
+	fl.BoolVarP(&o.json, "json", "J", false, "write each report as JSON")
 	addVerbose(cmd)
 	fl.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&noHost, "no-hostinfo", false, "do not collect or send this host's facts")

@@ -94,6 +94,8 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 			switch {
 			case raw && f.bidir:
 				return errors.New("--raw and --bidir exclude each other: a raw receiver sends nothing back")
+			case raw && f.reverse:
+				return errors.New("--raw and --reverse exclude each other: a raw receiver sends nothing back")
 			case raw && f.json:
 				return errors.New("--raw sends no report to write as JSON: the receiver has the verdict")
 			case raw && len(peers) > 1:
