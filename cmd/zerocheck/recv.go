@@ -276,8 +276,13 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		}()
 		log.Info("health endpoint", "addr", hl.Addr().String())
 	}
+	// allow stays a list: a JSON array in a JSON log.
+	allow := make([]string, len(o.server.Allow))
+	for i, p := range o.server.Allow {
+		allow[i] = p.String()
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "token", o.server.Token != nil,
-		"allow", fmt.Sprint(o.server.Allow), "version", o.server.Version)
+		"allow", allow, "version", o.server.Version)
 	stop := func() {}
 	if !o.quiet && o.log.format == "text" {
 		// Progress is for people; a JSON log is for machines.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -28,12 +29,14 @@ type sendOptions struct {
 	sinks *sinks
 	json  bool
 	quiet bool
+	log   *slog.Logger
 }
 
 func newSend() *cobra.Command {
 	var f runFlags
 	var raw bool
 	var bind, peersFile, tokenFile string
+	var lf logFlag
 	sk := &sinks{}
 	cmd := &cobra.Command{
 		Use:   "send ADDR... [flags]",
@@ -84,7 +87,7 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 				}
 				peers[i] = addr
 			}
-			o := sendOptions{peers: peers, json: f.json, quiet: f.quiet, sinks: sk}
+			o := sendOptions{peers: peers, json: f.json, quiet: f.quiet, sinks: sk, log: lf.logger(cmd.ErrOrStderr())}
 			var err error
 			if o.client, err = f.client(cmd, peers[0]); err != nil {
 				return err
@@ -131,6 +134,7 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 	cmd.Flags().StringVar(&peersFile, "peers", "", "file of receivers to sweep, one ADDR per line (# comments)")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the receivers' shared token")
 	sk.add(cmd)
+	lf.addFor(cmd.Flags(), "for what is not a report: a run's report not recorded, a sweep interrupted")
 	return cmd
 }
 
@@ -221,7 +225,7 @@ func runSend(cmd *cobra.Command, o sendOptions) error {
 	var bad []string
 	for i, peer := range o.peers {
 		if err := cmd.Context().Err(); err != nil {
-			fmt.Fprintf(stderr, "zerocheck: interrupted: %d of %d peers not run\n", len(o.peers)-i, len(o.peers))
+			o.log.Warn("interrupted", "peers_not_run", len(o.peers)-i, "peers", len(o.peers))
 			worst = worse(worst, verdictError{verdict: report.Incomplete, reason: "interrupted"})
 			break
 		}
@@ -237,7 +241,7 @@ func runSend(cmd *cobra.Command, o sendOptions) error {
 		rep := c.Run(cmd.Context())
 		stop()
 		for _, err := range o.sinks.write(rep) {
-			fmt.Fprintf(stderr, "zerocheck: %s: %v\n", peer, err)
+			o.log.Error("run not recorded", "run_id", rep.RunID, "peer", peer, "error", err.Error())
 			worst = worse(worst, runtimeError{err})
 		}
 		counts[rep.Verdict]++
