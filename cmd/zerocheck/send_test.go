@@ -141,6 +141,21 @@ func TestSendReverse(t *testing.T) {
 	}
 }
 
+// TestLoopbackReverse: loopback shares send's -R: one process, the
+// receiver end streams and the sender end verifies.
+func TestLoopbackReverse(t *testing.T) {
+	code, out, stderr := inproc(t, nil, "loopback", "-R", "--streams", "2", "--bytes", "2MiB", "-q", "-J")
+	m := decodeJSON(t, out)
+	if code != exitClean || m["verdict"] != "clean" || num(t, m["bytes_verified"]) != 2<<20 {
+		t.Fatalf("exit %d, %v, %v bytes verified\n%s", code, m["verdict"], m["bytes_verified"], stderr)
+	}
+	for _, st := range m["streams"].([]any) {
+		if d := st.(map[string]any)["direction"]; d != "reverse" {
+			t.Fatalf("a %v stream", d)
+		}
+	}
+}
+
 // TestSendReverseCorruptThroughRelay: corruption on the reverse path is
 // found by the sender, exit 1, at the exact offset of the injection.
 func TestSendReverseCorruptThroughRelay(t *testing.T) {
