@@ -466,7 +466,7 @@ func TestFlushEmpty(t *testing.T) {
 
 // TestMismatchCountsAsIncomplete: a recv --raw run whose sender used
 // another pattern is neither clean nor corruption; its metrics say
-// incomplete, as the README says.
+// incomplete, as docs/receiver.md says.
 func TestMismatchCountsAsIncomplete(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "zerocheck.prom")
 	tf := New(path)
