@@ -254,11 +254,15 @@ func EncodeResult(r report.Report) ([]byte, error) { return EncodeResultMax(r, 0
 // EncodeResultMax is EncodeResult for a reader that takes at most max
 // bytes of payload (0: MaxResult).
 func EncodeResultMax(r report.Report, max int) ([]byte, error) {
+	return encodeResultMax(ResultFrom(r), max)
+}
+
+func encodeResultMax(r Result, max int) ([]byte, error) {
 	b, err := encodeMax(TypeResult, r, max)
 	if !errors.Is(err, ErrTooLarge) {
 		return b, err
 	}
-	regions := make([]report.Region, len(r.Regions))
+	regions := make([]Region, len(r.Regions))
 	for i, g := range r.Regions {
 		g.Expected, g.Actual, g.Truncated = nil, nil, true
 		regions[i] = g

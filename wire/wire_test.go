@@ -1325,7 +1325,7 @@ func TestResultRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := payloadOf(t, b, wire.TypeResult)
-	if want, _ := json.Marshal(r); !bytes.Equal(p, want) {
+	if want, _ := json.Marshal(wire.ResultFrom(r)); !bytes.Equal(p, want) {
 		t.Fatalf("a small report is sent as is:\n got %s\nwant %s", p, want)
 	}
 	got, err := wire.DecodeResult(p)
