@@ -70,8 +70,10 @@ type Hello struct {
 	// Reason says why a run was aborted (Direction Abort).
 	Reason  string `json:"reason,omitempty"`
 	Version string `json:"zerocheck_version,omitempty"`
-	// Facts are the dialing host's facts (hostinfo.Facts as JSON).
-	Facts json.RawMessage `json:"facts,omitempty"`
+	// Facts are the dialing host's facts (see FactsVersion). With a
+	// token, a dialer sends none here but a PeerFacts after the
+	// listener's proof.
+	Facts Facts `json:"facts,omitempty"`
 	// Nonce is the dialer's fresh nonce: the listener's proof covers it,
 	// so a recorded proof cannot answer another connection.
 	Nonce string `json:"nonce"`
@@ -167,9 +169,12 @@ type Reply struct {
 	Error string `json:"error,omitempty"`
 	// ControlCorruption is set with Error when the hello failed its
 	// checksum: the control channel was corrupted on its way here.
-	ControlCorruption string          `json:"control_corruption,omitempty"`
-	Version           string          `json:"zerocheck_version,omitempty"`
-	Facts             json.RawMessage `json:"facts,omitempty"`
+	ControlCorruption string `json:"control_corruption,omitempty"`
+	Version           string `json:"zerocheck_version,omitempty"`
+	// Facts are the listener's host facts (see FactsVersion): a Reply
+	// follows the dialer's proof, so with a token only a dialer that
+	// proved it learns them.
+	Facts Facts `json:"facts,omitempty"`
 	// Proof is the listener's signature (see Sign, role Listener) when it
 	// checked a token: the dialer's evidence that it reached a receiver
 	// holding the token too. Results are signed on their own (see

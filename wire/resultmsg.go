@@ -21,6 +21,38 @@ const FactsVersion = 1
 // bounded, in one place (FactsFrom, Facts.Host).
 type Facts = json.RawMessage
 
+// PeerFacts is the dialer's host facts when a token is in use: its Hello
+// carries none, since an impostor listener would read them before it
+// had to prove anything; they follow, in a frame of their own
+// (TypeFacts), once the dialer has checked the listener's proof in its
+// Reply. Facts may be empty: the dialer has none to give.
+type PeerFacts struct {
+	FactsVersion int   `json:"facts_version"`
+	Facts        Facts `json:"facts,omitempty"`
+}
+
+// EncodePeerFacts returns f as a frame, its version set.
+func EncodePeerFacts(f PeerFacts) ([]byte, error) {
+	f.FactsVersion = FactsVersion
+	return encode(TypeFacts, f)
+}
+
+// DecodePeerFacts parses a PeerFacts payload. Facts of another version
+// are dropped, not an error: facts are help, not a reason to fail a run.
+func DecodePeerFacts(payload []byte) (PeerFacts, error) {
+	var f PeerFacts
+	if err := strict(payload, &f); err != nil {
+		return PeerFacts{}, fmt.Errorf("facts: %w", err)
+	}
+	if f.FactsVersion != FactsVersion {
+		f.Facts = nil
+	}
+	if err := validFacts(f.Facts); err != nil {
+		return PeerFacts{}, fmt.Errorf("facts: %w", err)
+	}
+	return f, nil
+}
+
 // Result is the message that ends a stream: the verifying end's report.
 // It is the protocol's contract: its JSON names are fixed here, whatever
 // the report package calls its fields, and testdata/result.golden pins

@@ -120,3 +120,32 @@ func TestResultCarriesEveryReportField(t *testing.T) {
 		t.Fatalf("through a frame:\n got %+v\nwant %+v", got, r)
 	}
 }
+
+// TestPeerFacts checks the message that carries a dialer's facts after
+// the listener's proof: its known-answer payload, its round trip, and
+// that facts of another version or not an object are not taken.
+func TestPeerFacts(t *testing.T) {
+	b, err := wire.EncodePeerFacts(wire.PeerFacts{Facts: wire.Facts(`{"hostname":"alpha"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := payloadOf(t, b, wire.TypeFacts)
+	if want := `{"facts_version":1,"facts":{"hostname":"alpha"}}`; string(p) != want {
+		t.Fatalf("payload %s, want %s", p, want)
+	}
+	f, err := wire.DecodePeerFacts(p)
+	if err != nil || string(f.Facts) != `{"hostname":"alpha"}` || f.FactsVersion != wire.FactsVersion {
+		t.Fatalf("decoded %+v, %v", f, err)
+	}
+	if f, err := wire.DecodePeerFacts([]byte(`{"facts_version":2,"facts":{"x":1}}`)); err != nil || f.Facts != nil {
+		t.Fatalf("facts of another version: %+v, %v, want dropped", f, err)
+	}
+	if f, err := wire.DecodePeerFacts([]byte(`{"facts_version":1}`)); err != nil || f.Facts != nil {
+		t.Fatalf("no facts: %+v, %v", f, err)
+	}
+	for _, bad := range []string{`{"facts_version":1,"facts":[1]}`, `{"facts_version":1}}`, ``} {
+		if _, err := wire.DecodePeerFacts([]byte(bad)); err == nil {
+			t.Errorf("DecodePeerFacts(%q) took it", bad)
+		}
+	}
+}
