@@ -149,3 +149,29 @@ func TestPeerFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakeGolden pins the bytes of a hello, a reply and a facts
+// frame with every field set, as TestResultGolden pins a result's.
+func TestHandshakeGolden(t *testing.T) {
+	facts := wire.Facts(`{"hostname":"alpha","kernel":{"release":"6.8.0"}}`)
+	h := wire.Hello{
+		RunID: "0123456789abcdef", Stream: 1, Streams: 2, Direction: wire.Forward, Pattern: "counter", Seed: 42,
+		Bytes: 1 << 20, Duration: 0, Rate: 8000, Version: "v2.0.0", Facts: facts,
+		Nonce: "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f", Progress: true,
+		Check: "", ResultMax: 1 << 20,
+	}
+	r := wire.Reply{Version: "v2.0.0", Facts: facts, Proof: "ab", ResultMax: 1 << 20, Progress: true}
+	var all []byte
+	for _, enc := range []func() ([]byte, error){
+		func() ([]byte, error) { return wire.EncodeHello(h) },
+		func() ([]byte, error) { return wire.EncodeReply(r) },
+		func() ([]byte, error) { return wire.EncodePeerFacts(wire.PeerFacts{Facts: facts}) },
+	} {
+		b, err := enc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	golden.Check(t, "testdata/handshake.golden", all)
+}

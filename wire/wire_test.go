@@ -188,6 +188,7 @@ func TestFrameLayout(t *testing.T) {
 		{wire.TypeReply, "{}", "5a43484b02020000000000027b7d57451c45"},
 		{wire.TypeChallenge, "", "5a43484b020400000000000049ec39c4"},
 		{wire.TypeAuth, "{}", "5a43484b02050000000000027b7d9025d25f"},
+		{wire.TypeFacts, "{}", "5a43484b02070000000000027b7d7db4083e"},
 	} {
 		want, err := hex.DecodeString(c.hex)
 		if err != nil {
