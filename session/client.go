@@ -202,6 +202,9 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 				}
 			} else if b, err := wire.EncodePeerFacts(wire.PeerFacts{Facts: facts}); err == nil {
 				after = b
+				for i := range hellos {
+					hellos[i].FactsAfter = true
+				}
 			} else {
 				return err
 			}

@@ -76,7 +76,7 @@ func (s *Server) greet(ctx context.Context, c net.Conn, deadline time.Time) (gre
 // proof of the token, and facts when given.
 func (s *Server) accept(c net.Conn, g greeting, facts []byte, d time.Duration) error {
 	reply := wire.Reply{Version: s.opt.Version, Facts: facts, ResultMax: s.peerResultMax(),
-		Progress: g.hello.Progress && g.hello.Direction == wire.Forward}
+		Progress: g.hello.Progress && g.hello.Direction == wire.Forward, FactsAfter: s.factsAfter(g.hello)}
 	if s.opt.Token != nil {
 		reply.Proof = wire.Sign(s.opt.Token, wire.Listener, g.nonce, g.payload)
 	}
@@ -177,7 +177,7 @@ func (c *Client) handshake(conn net.Conn, hello, after []byte, d time.Duration) 
 	if c.opt.Token != nil && !wire.Verify(c.opt.Token, wire.Listener, ch.Nonce, wire.Payload(hello), reply.Proof) {
 		return reply, sl, errors.New("the receiver could not prove it holds the token: it has another token, or something in between answers for it")
 	}
-	if after != nil {
+	if after != nil && reply.FactsAfter {
 		if err := writeFrame(conn, after, time.Until(deadline)); err != nil {
 			return reply, sl, fmt.Errorf("sending this host's facts: %w", err)
 		}
@@ -188,8 +188,8 @@ func (c *Client) handshake(conn net.Conn, hello, after []byte, d time.Duration) 
 // peerFacts reads, with a token, the facts a dialer sends once it has
 // checked this listener's proof (see wire.PeerFacts), and gives them to
 // the run when it has none yet.
-func (s *Server) peerFacts(ctx context.Context, c net.Conn, r *run) error {
-	if s.opt.Token == nil {
+func (s *Server) peerFacts(ctx context.Context, c net.Conn, r *run, h wire.Hello) error {
+	if !s.factsAfter(h) {
 		return nil
 	}
 	p, err := readFrameBy(ctx, c, wire.TypeFacts, time.Now().Add(s.opt.HandshakeTimeout), s.opt.HandshakeTimeout)
@@ -208,4 +208,11 @@ func (s *Server) peerFacts(ctx context.Context, c net.Conn, r *run) error {
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// factsAfter says whether a dialer that sent h sends its facts in a Facts
+// frame after the proof, and this listener reads it: both hold the token
+// and the Hello announced it.
+func (s *Server) factsAfter(h wire.Hello) bool {
+	return s.opt.Token != nil && h.FactsAfter
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/report"
@@ -124,5 +125,54 @@ func TestTokenRunCarriesBothFacts(t *testing.T) {
 		if c.hosts.Peer == nil || c.hosts.Peer.Hostname != c.peer {
 			t.Errorf("%s: peer facts %+v, want host %s", c.end, c.hosts.Peer, c.peer)
 		}
+	}
+}
+
+// TestFactsAfterNeedsTheGrant: a receiver that holds the token but does
+// not grant FactsAfter (one that predates it) gets no Facts frame after
+// its proof: the sender's stream data follows the reply at once, as an
+// older receiver expects, and its facts are not sent at all.
+func TestFactsAfterNeedsTheGrant(t *testing.T) {
+	t.Parallel()
+	const secret = "sender-host-secret-name"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type heard struct {
+		hello wire.Hello
+		rest  []byte
+	}
+	got := make(chan heard, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, p, err := wire.ReadFrame(c, wire.TypeHello)
+		if err != nil {
+			return
+		}
+		h, _ := wire.DecodeHello(p)
+		nonce := wire.NewNonce()
+		ch, _ := wire.EncodeChallenge(wire.Challenge{Nonce: nonce, Auth: wire.AuthHMAC})
+		c.Write(ch)
+		wire.ReadFrame(c, wire.TypeAuth)
+		rb, _ := wire.EncodeReply(wire.Reply{Proof: wire.Sign(token, wire.Listener, nonce, p)})
+		c.Write(rb)
+		rest := make([]byte, 64)
+		n, _ := io.ReadFull(c, rest)
+		got <- heard{h, rest[:n]}
+	}()
+	client(t, ClientOptions{Addr: ln.Addr().String(), Bytes: 1 << 20, Token: token, Host: namedHost(t, secret),
+		IdleTimeout: time.Second, HandshakeTimeout: time.Second}).Run(context.Background())
+	ln.Close()
+	h := <-got
+	if !h.hello.FactsAfter || len(h.hello.Facts) != 0 {
+		t.Errorf("hello: facts_after %v, facts %q; want the facts announced, not carried", h.hello.FactsAfter, h.hello.Facts)
+	}
+	if len(h.rest) != 64 || !bytes.Equal(h.rest, make([]byte, 64)) {
+		t.Errorf("after the reply came %q, want the stream's zeros at once", h.rest)
 	}
 }

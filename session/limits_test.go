@@ -717,9 +717,6 @@ func TestSealedResults(t *testing.T) {
 	if _, p, err := wire.ReadFrame(c, wire.TypeReply); err != nil || func() error { _, err := wire.DecodeReply(p); return err }() != nil {
 		t.Fatalf("handshake: %v", err)
 	}
-	// With a token, the sender's facts follow the receiver's proof.
-	fb, _ := wire.EncodePeerFacts(wire.PeerFacts{})
-	c.Write(fb)
 	c.Write(make([]byte, 1<<20))
 	c.(*net.TCPConn).CloseWrite()
 	_, res, err := wire.ReadFrame(c, wire.TypeResult)

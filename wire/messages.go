@@ -90,6 +90,12 @@ type Hello struct {
 	// stream it sends (a forward stream): the listener shrinks its report
 	// to fit, as EncodeResultMax does. At least MinResultMax.
 	ResultMax int `json:"result_max,omitempty"`
+	// FactsAfter, set by a dialer with a token, says that its host facts
+	// are not in this Hello: it sends them in a Facts frame once the
+	// listener's proof has been checked, if the Reply grants FactsAfter.
+	// A listener that predates it neither grants nor reads the frame, and
+	// the dialer then sends no facts at all, rather than leak them.
+	FactsAfter bool `json:"facts_after,omitempty"`
 }
 
 // MinResultMax is the least a Hello may ask a Result to fit in: a report
@@ -187,6 +193,9 @@ type Reply struct {
 	// Progress says that this listener sends Progress frames on this
 	// stream, as its Hello asked: without it, none may come.
 	Progress bool `json:"progress,omitempty"`
+	// FactsAfter says that this listener reads the Facts frame its
+	// Hello announced (Hello.FactsAfter): without it, none may be sent.
+	FactsAfter bool `json:"facts_after,omitempty"`
 }
 
 // RefusedError is a listener's refusal of a Hello. ControlCorruption is
