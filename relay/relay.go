@@ -185,9 +185,12 @@ type dir struct {
 	// its data: a Hello and an Auth, or a Challenge and a Reply. They are
 	// relayed untouched; the data stream starts after the last.
 	expect []wire.Type
-	inj    *Injector // nil: pass through untouched
-	off    int64     // data-stream offset of the next data byte
-	n      int64     // bytes relayed
+	// facts says a dialer's facts frame may follow expect (it does with
+	// a token): relayed untouched too, so that it is not taken for data.
+	facts bool
+	inj   *Injector // nil: pass through untouched
+	off   int64     // data-stream offset of the next data byte
+	n     int64     // bytes relayed
 }
 
 // Read reads from d's source. Its first error sticks, so that bytes
@@ -392,10 +395,10 @@ func (c *conn) sniff(up, down *dir) {
 	listener := []wire.Type{wire.TypeChallenge, wire.TypeReply}
 	switch dirn {
 	case wire.Forward:
-		up.expect = dialer
+		up.expect, up.facts = dialer, true
 		up.inj, c.noEffect = c.injector(pat)
 	case wire.Reverse:
-		up.expect = dialer
+		up.expect, up.facts = dialer, true
 		down.expect = listener
 		down.inj, c.noEffect = c.injector(pat)
 	case wire.Abort, wire.Finish:
@@ -425,12 +428,14 @@ func (c *conn) pump(d *dir) {
 // copy relays d: its opening frames untouched, each as soon as it is
 // whole, then its data through the injector.
 func (c *conn) copy(d *dir) error {
+	opened := true
 	for i, want := range d.expect {
 		n, have, ferr, rerr := readFrame(d, d.buf, d.pending, want)
 		d.pending = have
 		if ferr != nil || rerr != nil {
 			c.surprise(d, i, ferr, rerr)
 			d.inj = nil
+			opened = false
 			break
 		}
 		if want == wire.TypeReply && d.inj != nil {
@@ -445,6 +450,18 @@ func (c *conn) copy(d *dir) error {
 			return err
 		}
 		d.pending = copy(d.buf, d.buf[n:have])
+	}
+	if opened && d.facts {
+		// Anything but a facts frame (no token: the data, or a reverse
+		// stream's result) is left pending, as it came.
+		n, have, ferr, rerr := readFrame(d, d.buf, d.pending, wire.TypeFacts)
+		d.pending = have
+		if ferr == nil && rerr == nil {
+			if err := c.send(d, d.buf[:n]); err != nil {
+				return err
+			}
+			d.pending = copy(d.buf, d.buf[n:have])
+		}
 	}
 	if d.pending > 0 {
 		if err := c.emit(d, d.buf[:d.pending]); err != nil {

@@ -464,6 +464,19 @@ func TestRelayForward(t *testing.T) {
 			return a, err
 		}},
 		{"big hello", token, "zeros", bigFacts, handshake},
+		// With a token, the dialer's facts follow the listener's proof:
+		// relayed untouched, the data's offsets counted after them.
+		{"facts after proof", token, "zeros", nil, func(c net.Conn, hello []byte) ([]byte, error) {
+			c.Write(hello)
+			a, err := dialer{tok: token}.handshake(c, c, hello)
+			fb, ferr := wire.EncodePeerFacts(wire.PeerFacts{Facts: json.RawMessage(`{"hostname":"alpha"}`)})
+			if ferr != nil {
+				t.Fatal(ferr)
+			}
+			c.Write(fb)
+			c.Write(data)
+			return slices.Concat(a, fb), err
+		}},
 		// A hello that fails validation still says its direction.
 		{"invalid hello", token, "sine", nil, handshake},
 	} {

@@ -194,12 +194,27 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 	// it waiting for the last dial.
 	shakes := make([]chan shake, len(hellos))
 	var host *hostinfo.Run
+	// With a token, this host's facts follow the listener's proof (after)
+	// instead of riding in the hello an impostor would read.
+	var after []byte
 	conns, err := c.dial(ctx, len(hellos), func(i int, conn net.Conn) error {
-		if i == 0 && o.Host != nil {
-			host = o.Host(conn.LocalAddr())
-			facts := factsJSON(host.Facts())
-			for i := range hellos {
-				hellos[i].Facts = facts
+		if i == 0 {
+			var facts wire.Facts
+			if o.Host != nil {
+				host = o.Host(conn.LocalAddr())
+				facts = factsJSON(host.Facts())
+			}
+			if o.Token == nil {
+				for i := range hellos {
+					hellos[i].Facts = facts
+				}
+			} else if b, err := wire.EncodePeerFacts(wire.PeerFacts{Facts: facts}); err == nil {
+				after = b
+				for i := range hellos {
+					hellos[i].FactsAfter = true
+				}
+			} else {
+				return err
 			}
 		}
 		var err error
@@ -214,7 +229,7 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 			go func() {
 				defer c.contained(func(v any) { shakes[i] <- shake{err: internalError(v)} })
 				hook("client-handshake")
-				reply, sl, err := c.handshake(conn, frames[i], c.opt.HandshakeTimeout)
+				reply, sl, err := c.handshake(conn, frames[i], after, c.opt.HandshakeTimeout)
 				shakes[i] <- shake{reply, sl, err}
 			}()
 		}
@@ -411,7 +426,7 @@ func (c *Client) control(h wire.Hello, wait time.Duration) error {
 		err = writeFrame(conn, b, wait)
 	}
 	if err == nil {
-		_, _, err = c.handshake(conn, b, wait)
+		_, _, err = c.handshake(conn, b, nil, wait)
 	}
 	return err
 }

@@ -76,7 +76,7 @@ func (s *Server) greet(ctx context.Context, c net.Conn, deadline time.Time) (gre
 // proof of the token, and facts when given.
 func (s *Server) accept(c net.Conn, g greeting, facts []byte, d time.Duration) error {
 	reply := wire.Reply{Version: s.opt.Version, Facts: facts, ResultMax: s.peerResultMax(),
-		Progress: g.hello.Progress && g.hello.Direction == wire.Forward}
+		Progress: g.hello.Progress && g.hello.Direction == wire.Forward, FactsAfter: s.factsAfter(g.hello)}
 	if s.opt.Token != nil {
 		reply.Proof = wire.Sign(s.opt.Token, wire.Listener, g.nonce, g.payload)
 	}
@@ -139,9 +139,10 @@ func (s seal) check(c net.Conn, payload []byte, role string, wait time.Duration)
 
 // handshake runs the dialer's side of the handshake on conn, whose Hello
 // (frame hello) is sent: it answers the challenge and checks the
-// listener's reply and, with a token, its proof. It returns the seal of
-// the connection's results.
-func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.Reply, seal, error) {
+// listener's reply and, with a token, its proof; only then does it send
+// after (a stream's PeerFacts frame with a token, else nil). It returns
+// the seal of the connection's results.
+func (c *Client) handshake(conn net.Conn, hello, after []byte, d time.Duration) (wire.Reply, seal, error) {
 	deadline := time.Now().Add(d)
 	p, err := readFrameBy(nil, conn, wire.TypeChallenge, deadline, d)
 	var ch wire.Challenge
@@ -176,5 +177,42 @@ func (c *Client) handshake(conn net.Conn, hello []byte, d time.Duration) (wire.R
 	if c.opt.Token != nil && !wire.Verify(c.opt.Token, wire.Listener, ch.Nonce, wire.Payload(hello), reply.Proof) {
 		return reply, sl, errors.New("the receiver could not prove it holds the token: it has another token, or something in between answers for it")
 	}
+	if after != nil && reply.FactsAfter {
+		if err := writeFrame(conn, after, time.Until(deadline)); err != nil {
+			return reply, sl, fmt.Errorf("sending this host's facts: %w", err)
+		}
+	}
 	return reply, sl, nil
+}
+
+// peerFacts reads, with a token, the facts a dialer sends once it has
+// checked this listener's proof (see wire.PeerFacts), and gives them to
+// the run when it has none yet.
+func (s *Server) peerFacts(ctx context.Context, c net.Conn, r *run, h wire.Hello) error {
+	if !s.factsAfter(h) {
+		return nil
+	}
+	p, err := readFrameBy(ctx, c, wire.TypeFacts, time.Now().Add(s.opt.HandshakeTimeout), s.opt.HandshakeTimeout)
+	var f wire.PeerFacts
+	if err == nil {
+		f, err = wire.DecodePeerFacts(p)
+	}
+	if err != nil {
+		return err
+	}
+	if peer := decodeFacts(f.Facts); peer != nil {
+		s.mu.Lock()
+		if r.peer == nil {
+			r.peer = peer
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// factsAfter says whether a dialer that sent h sends its facts in a Facts
+// frame after the proof, and this listener reads it: both hold the token
+// and the Hello announced it.
+func (s *Server) factsAfter(h wire.Hello) bool {
+	return s.opt.Token != nil && h.FactsAfter
 }

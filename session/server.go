@@ -1023,6 +1023,9 @@ func (s *Server) stream(ctx context.Context, c net.Conn, r *run, g greeting) rep
 	if err := s.accept(c, g, r.facts, s.opt.HandshakeTimeout); err != nil {
 		return streamReport(h, string(h.Direction), fmt.Errorf("handshake reply: %w", err))
 	}
+	if err := s.peerFacts(ctx, c, r, h); err != nil {
+		return streamReport(h, string(h.Direction), fmt.Errorf("the sender's facts: %w", err))
+	}
 	p, err := pattern.Parse(h.Pattern, h.Seed)
 	if err != nil {
 		return streamReport(h, string(h.Direction), err)

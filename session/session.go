@@ -260,11 +260,8 @@ func logPanic(log *slog.Logger, msg string, v any, args ...any) {
 
 // factsJSON encodes facts for a handshake; nil stays empty.
 func factsJSON(f *hostinfo.Facts) json.RawMessage {
-	if f == nil {
-		return nil
-	}
-	b, err := json.Marshal(f)
-	if err != nil || len(b) > wire.MaxHello/2 {
+	b := wire.FactsFrom(f)
+	if len(b) > wire.MaxHello/2 {
 		return nil // facts are help, not a reason to fail a run
 	}
 	return b
@@ -272,14 +269,11 @@ func factsJSON(f *hostinfo.Facts) json.RawMessage {
 
 // decodeFacts reads a peer's facts; bad facts are dropped, not fatal.
 func decodeFacts(b json.RawMessage) *hostinfo.Facts {
-	if len(b) == 0 {
+	f, err := wire.HostFacts(b)
+	if err != nil {
 		return nil
 	}
-	var f hostinfo.Facts
-	if json.Unmarshal(b, &f) != nil {
-		return nil
-	}
-	return &f
+	return f
 }
 
 // streamReport returns the report of a stream that produced no result of

@@ -553,6 +553,11 @@ func handshakeToken(c net.Conn, h wire.Hello, token []byte) error {
 	if err == nil {
 		_, err = wire.DecodeReply(p)
 	}
+	if err == nil && token != nil && h.FactsAfter {
+		// The dialer announced that its facts follow the listener's proof.
+		fb, _ := wire.EncodePeerFacts(wire.PeerFacts{})
+		_, err = c.Write(fb)
+	}
 	return err
 }
 

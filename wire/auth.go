@@ -23,6 +23,11 @@ import (
 //	                                 listener nonce, hello payload), or
 //	                                 refused with a reason
 //
+// With a token, a stream's dialer then sends its host facts (PeerFacts,
+// type Facts), which its Hello leaves out: only a listener that proved
+// the token learns them, as only a dialer that proved it gets the
+// listener's facts in the Reply.
+//
 // The token itself never crosses the network. The listener's fresh nonce
 // makes a recorded Auth useless on another connection; the hello payload
 // in both MACs binds the plan (and the dialer's nonce in it) to the

@@ -575,3 +575,47 @@ func FuzzReadProgress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodePeerFacts: a dialer's facts frame either decodes to facts
+// that are absent or a JSON object of the current version, re-encoding
+// to a payload that decodes the same, or fails with nothing kept.
+func FuzzDecodePeerFacts(f *testing.F) {
+	f.Add([]byte(`{"facts_version":1,"facts":{"hostname":"alpha"}}`))
+	f.Add([]byte(`{"facts_version":1}`))
+	f.Add([]byte(`{"facts_version":2,"facts":{"x":1}}`))
+	f.Add([]byte(`{"facts_version":1,"facts":[1]}`))
+	f.Add([]byte(`{"facts_version":1,"facts":null}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		p, err := wire.DecodePeerFacts(payload)
+		if err != nil {
+			if p.FactsVersion != 0 || p.Facts != nil {
+				t.Fatalf("error %v with facts %+v", err, p)
+			}
+			return
+		}
+		if len(p.Facts) > 0 && string(p.Facts) != "null" && (p.Facts[0] != '{' || p.FactsVersion != wire.FactsVersion) {
+			t.Fatalf("kept facts %q of version %d", p.Facts, p.FactsVersion)
+		}
+		b, err := wire.EncodePeerFacts(p)
+		if err != nil {
+			return // larger than a frame once compacted is not possible, but not this test's point
+		}
+		q, err := wire.DecodePeerFacts(payloadOf(t, b, wire.TypeFacts))
+		if err != nil || !bytes.Equal(compact(t, q.Facts), compact(t, p.Facts)) {
+			t.Fatalf("round trip: %+v %v, want %+v", q, err, p)
+		}
+	})
+}
+
+func compact(t *testing.T, b []byte) []byte {
+	t.Helper()
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

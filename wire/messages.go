@@ -70,8 +70,10 @@ type Hello struct {
 	// Reason says why a run was aborted (Direction Abort).
 	Reason  string `json:"reason,omitempty"`
 	Version string `json:"zerocheck_version,omitempty"`
-	// Facts are the dialing host's facts (hostinfo.Facts as JSON).
-	Facts json.RawMessage `json:"facts,omitempty"`
+	// Facts are the dialing host's facts (see FactsVersion). With a
+	// token, a dialer sends none here but a PeerFacts after the
+	// listener's proof.
+	Facts Facts `json:"facts,omitempty"`
 	// Nonce is the dialer's fresh nonce: the listener's proof covers it,
 	// so a recorded proof cannot answer another connection.
 	Nonce string `json:"nonce"`
@@ -88,6 +90,12 @@ type Hello struct {
 	// stream it sends (a forward stream): the listener shrinks its report
 	// to fit, as EncodeResultMax does. At least MinResultMax.
 	ResultMax int `json:"result_max,omitempty"`
+	// FactsAfter, set by a dialer with a token, says that its host facts
+	// are not in this Hello: it sends them in a Facts frame once the
+	// listener's proof has been checked, if the Reply grants FactsAfter.
+	// A listener that predates it neither grants nor reads the frame, and
+	// the dialer then sends no facts at all, rather than leak them.
+	FactsAfter bool `json:"facts_after,omitempty"`
 }
 
 // MinResultMax is the least a Hello may ask a Result to fit in: a report
@@ -167,9 +175,12 @@ type Reply struct {
 	Error string `json:"error,omitempty"`
 	// ControlCorruption is set with Error when the hello failed its
 	// checksum: the control channel was corrupted on its way here.
-	ControlCorruption string          `json:"control_corruption,omitempty"`
-	Version           string          `json:"zerocheck_version,omitempty"`
-	Facts             json.RawMessage `json:"facts,omitempty"`
+	ControlCorruption string `json:"control_corruption,omitempty"`
+	Version           string `json:"zerocheck_version,omitempty"`
+	// Facts are the listener's host facts (see FactsVersion): a Reply
+	// follows the dialer's proof, so with a token only a dialer that
+	// proved it learns them.
+	Facts Facts `json:"facts,omitempty"`
 	// Proof is the listener's signature (see Sign, role Listener) when it
 	// checked a token: the dialer's evidence that it reached a receiver
 	// holding the token too. Results are signed on their own (see
@@ -182,6 +193,9 @@ type Reply struct {
 	// Progress says that this listener sends Progress frames on this
 	// stream, as its Hello asked: without it, none may come.
 	Progress bool `json:"progress,omitempty"`
+	// FactsAfter says that this listener reads the Facts frame its
+	// Hello announced (Hello.FactsAfter): without it, none may be sent.
+	FactsAfter bool `json:"facts_after,omitempty"`
 }
 
 // RefusedError is a listener's refusal of a Hello. ControlCorruption is
@@ -254,11 +268,15 @@ func EncodeResult(r report.Report) ([]byte, error) { return EncodeResultMax(r, 0
 // EncodeResultMax is EncodeResult for a reader that takes at most max
 // bytes of payload (0: MaxResult).
 func EncodeResultMax(r report.Report, max int) ([]byte, error) {
+	return encodeResultMax(ResultFrom(r), max)
+}
+
+func encodeResultMax(r Result, max int) ([]byte, error) {
 	b, err := encodeMax(TypeResult, r, max)
 	if !errors.Is(err, ErrTooLarge) {
 		return b, err
 	}
-	regions := make([]report.Region, len(r.Regions))
+	regions := make([]Region, len(r.Regions))
 	for i, g := range r.Regions {
 		g.Expected, g.Actual, g.Truncated = nil, nil, true
 		regions[i] = g

@@ -97,11 +97,11 @@ func clamp(v, max int) int {
 	return v
 }
 
-// resultJSON is a Report whose arrays and facts are left as JSON text,
+// resultJSON is a Result whose arrays and facts are left as JSON text,
 // to be decoded one element at a time under the limits. Its fields
-// shadow the embedded Report's of the same name.
+// shadow the embedded Result's of the same name.
 type resultJSON struct {
-	report.Report
+	Result
 	Streams        rawJSON   `json:"streams"`
 	Regions        rawJSON   `json:"regions"`
 	RepeatedBlocks rawJSON   `json:"repeated_blocks"`
@@ -142,31 +142,34 @@ func decodeResult(payload []byte, lim ResultLimits) (report.Report, error) {
 	if skipSpace(payload, end) != len(payload) {
 		return report.Report{}, errors.New("trailing data after the message")
 	}
-	r := x.Report
-	if r.Streams, err = decodeList[report.Stream](x.Streams, MaxStreams, MaxStreams, nil); err != nil {
-		return r, fmt.Errorf("streams: %w", err)
+	m := x.Result
+	if m.Streams, err = decodeList[ResultStream](x.Streams, MaxStreams, MaxStreams, nil); err != nil {
+		return report.Report{}, fmt.Errorf("streams: %w", err)
 	}
 	if n, err := count(x.Regions); err != nil {
-		return r, err
-	} else if int64(n) > r.RegionCount {
-		return r, fmt.Errorf("%d regions detailed of %d counted", n, r.RegionCount)
+		return report.Report{}, err
+	} else if int64(n) > m.RegionCount {
+		return report.Report{}, fmt.Errorf("%d regions detailed of %d counted", n, m.RegionCount)
 	}
-	r.Regions, err = decodeList(x.Regions, -1, lim.MaxRegions, func(i int, e []byte, g *report.Region) error {
+	m.Regions, err = decodeList(x.Regions, -1, lim.MaxRegions, func(i int, e []byte, g *Region) error {
 		return decodeRegion(i, e, g, lim.MaxCapture)
 	})
 	if err != nil {
-		return r, err
+		return report.Report{}, err
 	}
-	r.RepeatedBlocks, err = decodeList(x.RepeatedBlocks, -1, lim.MaxRegions, decodeBlock)
+	m.RepeatedBlocks, err = decodeList(x.RepeatedBlocks, -1, lim.MaxRegions, decodeBlock)
 	if err != nil {
-		return r, err
+		return report.Report{}, err
 	}
-	if r.Hosts.Local, err = decodeFacts(x.Hosts.Local); err != nil {
-		return r, err
+	local, err := decodeFacts(x.Hosts.Local)
+	if err != nil {
+		return report.Report{}, err
 	}
 	// A stream's result carries the facts of the end that verified it
-	// (Local); the other end knows its own.
-	r.Hosts.Peer = nil
+	// (Local); the other end knows its own, so Report drops Peer.
+	m.Hosts = Hosts{}
+	r := m.Report()
+	r.Hosts.Local = local
 	return r, nil
 }
 
@@ -207,7 +210,7 @@ func decodeList[T any](a rawJSON, max, keep int, dec func(int, []byte, *T) error
 
 // regionJSON decodes a region with its captures bounded.
 type regionJSON struct {
-	report.Region
+	Region
 	Expected capHex `json:"expected"`
 	Actual   capHex `json:"actual"`
 }
@@ -215,7 +218,7 @@ type regionJSON struct {
 // decodeRegion decodes region i. Its checks here are those that make a
 // region's JSON at least as long as a quarter of its decoded form (an
 // index, a length and a count); Check does the rest.
-func decodeRegion(i int, e []byte, g *report.Region, maxCapture int) error {
+func decodeRegion(i int, e []byte, g *Region, maxCapture int) error {
 	x := regionJSON{Expected: capHex{max: maxCapture}, Actual: capHex{max: maxCapture}}
 	if err := json.Unmarshal(e, &x); err != nil {
 		return err
@@ -230,19 +233,19 @@ func decodeRegion(i int, e []byte, g *report.Region, maxCapture int) error {
 		return fmt.Errorf("region %d: captured data of %d and %d bytes", x.Index, x.Expected.n, x.Actual.n)
 	}
 	*g = x.Region
-	g.Expected, g.Actual = x.Expected.b, x.Actual.b
+	g.Expected, g.Actual = Hex(x.Expected.b), Hex(x.Actual.b)
 	g.Truncated = g.Truncated || x.Actual.n > len(x.Actual.b)
 	return nil
 }
 
 // blockJSON decodes a repeated block with its region list bounded.
 type blockJSON struct {
-	report.RepeatedBlock
+	RepeatedBlock
 	Block   capHex  `json:"block"`
 	Regions rawJSON `json:"regions"`
 }
 
-func decodeBlock(_ int, e []byte, b *report.RepeatedBlock) error {
+func decodeBlock(_ int, e []byte, b *RepeatedBlock) error {
 	x := blockJSON{Block: capHex{max: 16}}
 	if err := json.Unmarshal(e, &x); err != nil {
 		return err
@@ -251,7 +254,7 @@ func decodeBlock(_ int, e []byte, b *report.RepeatedBlock) error {
 		return errors.New("bad repeated block")
 	}
 	*b = x.RepeatedBlock
-	b.Block = x.Block.b
+	b.Block = Hex(x.Block.b)
 	var err error
 	b.Regions, err = decodeList[int](x.Regions, -1, maxBlockRegions, nil)
 	return err
@@ -263,11 +266,7 @@ func decodeFacts(raw rawJSON) (*hostinfo.Facts, error) {
 	if raw == nil || len(raw) > MaxResultFacts || tokens(raw) > maxFactsTokens {
 		return nil, nil
 	}
-	var f hostinfo.Facts
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, err
-	}
-	return &f, nil
+	return HostFacts(Facts(raw))
 }
 
 // capHex is report.Hex that keeps at most max bytes; n is the length of

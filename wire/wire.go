@@ -63,6 +63,9 @@ const (
 	// TypeProgress carries a verifying end's running count of a stream
 	// (see Progress).
 	TypeProgress Type = 6
+	// TypeFacts carries the dialer's host facts when a token is in use:
+	// sent only once the listener has proved the token (see PeerFacts).
+	TypeFacts Type = 7
 )
 
 func (t Type) String() string {
@@ -79,6 +82,8 @@ func (t Type) String() string {
 		return "auth"
 	case TypeProgress:
 		return "progress"
+	case TypeFacts:
+		return "facts"
 	}
 	return fmt.Sprintf("type %d", uint8(t))
 }
@@ -92,6 +97,7 @@ const (
 	MaxResult    = 32 << 20
 	MaxChallenge = 1 << 10
 	MaxAuth      = 1 << 10
+	MaxFacts     = 64 << 10
 )
 
 // Max returns the payload bound of type t, 0 for an unknown type.
@@ -109,6 +115,8 @@ func Max(t Type) int {
 		return MaxAuth
 	case TypeProgress:
 		return ProgressSize
+	case TypeFacts:
+		return MaxFacts
 	}
 	return 0
 }

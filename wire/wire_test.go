@@ -26,7 +26,7 @@ import (
 // allTypes are the types whose payload is JSON of any size up to their
 // bound; the progress frame, of a fixed size, has tests of its own
 // (progress_test.go).
-var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth}
+var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth, wire.TypeFacts}
 
 // v is the version byte of hand-built headers: the version under test,
 // so that these tests stay true when the protocol version is bumped.
@@ -34,7 +34,7 @@ var allTypes = []wire.Type{wire.TypeHello, wire.TypeReply, wire.TypeResult, wire
 const v byte = wire.Version
 
 // unknownTypes are type numbers no frame has.
-var unknownTypes = []wire.Type{0, 7, 8, 9, 255}
+var unknownTypes = []wire.Type{0, 8, 9, 10, 255}
 
 // crcTable is built here, independently of the package under test.
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -99,7 +99,7 @@ func TestTypeStringAndMax(t *testing.T) {
 		{wire.TypeAuth, "auth", 1 << 10},
 		{wire.TypeProgress, "progress", 24},
 		{0, "type 0", 0},
-		{7, "type 7", 0},
+		{wire.TypeFacts, "facts", 64 << 10},
 		{8, "type 8", 0},
 		{9, "type 9", 0},
 		{255, "type 255", 0},
@@ -116,7 +116,7 @@ func TestTypeStringAndMax(t *testing.T) {
 	if wire.HeaderSize != 12 || wire.TrailerSize != 4 || wire.Magic != "ZCHK" || wire.Version != 2 {
 		t.Errorf("constants changed: header %d trailer %d magic %q version %d", wire.HeaderSize, wire.TrailerSize, wire.Magic, wire.Version)
 	}
-	if wire.TypeHello != 1 || wire.TypeReply != 2 || wire.TypeResult != 3 || wire.TypeChallenge != 4 || wire.TypeAuth != 5 || wire.TypeProgress != 6 {
+	if wire.TypeHello != 1 || wire.TypeReply != 2 || wire.TypeResult != 3 || wire.TypeChallenge != 4 || wire.TypeAuth != 5 || wire.TypeProgress != 6 || wire.TypeFacts != 7 {
 		t.Errorf("type numbers changed: %d %d %d %d %d %d", wire.TypeHello, wire.TypeReply, wire.TypeResult, wire.TypeChallenge, wire.TypeAuth, wire.TypeProgress)
 	}
 }
@@ -188,6 +188,7 @@ func TestFrameLayout(t *testing.T) {
 		{wire.TypeReply, "{}", "5a43484b02020000000000027b7d57451c45"},
 		{wire.TypeChallenge, "", "5a43484b020400000000000049ec39c4"},
 		{wire.TypeAuth, "{}", "5a43484b02050000000000027b7d9025d25f"},
+		{wire.TypeFacts, "{}", "5a43484b02070000000000027b7d7db4083e"},
 	} {
 		want, err := hex.DecodeString(c.hex)
 		if err != nil {
@@ -1325,7 +1326,7 @@ func TestResultRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := payloadOf(t, b, wire.TypeResult)
-	if want, _ := json.Marshal(r); !bytes.Equal(p, want) {
+	if want, _ := json.Marshal(wire.ResultFrom(r)); !bytes.Equal(p, want) {
 		t.Fatalf("a small report is sent as is:\n got %s\nwant %s", p, want)
 	}
 	got, err := wire.DecodeResult(p)
