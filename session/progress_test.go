@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/relay"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
@@ -210,7 +210,7 @@ func TestProgressOldReceiver(t *testing.T) {
 			t.Errorf("hello %+v does not ask for progress", h)
 		}
 		reply(c) // no Progress: an old receiver knows no such field
-		v, _ := receiver.New(receiver.Options{Pattern: zeros})
+		v, _ := verify.New(verify.Options{Pattern: zeros})
 		io.Copy(v, c)
 		r := v.Result(nil)
 		tag(&r, h.Stream, report.Forward)

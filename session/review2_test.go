@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -141,7 +141,7 @@ func TestOnceHostPanic(t *testing.T) {
 // TestRawLimits: --raw is bound by the session, byte and time limits
 // too.
 func TestRawLimits(t *testing.T) {
-	addr, stop := serve(t, ServerOptions{Raw: true, Verify: receiver.Options{Pattern: zeros}, MaxSessions: 1, MaxBytes: 1 << 20, MaxDuration: 300 * time.Millisecond})
+	addr, stop := serve(t, ServerOptions{Raw: true, Verify: verify.Options{Pattern: zeros}, MaxSessions: 1, MaxBytes: 1 << 20, MaxDuration: 300 * time.Millisecond})
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() {
@@ -163,12 +163,12 @@ func TestRawLimits(t *testing.T) {
 	wg.Wait()
 	for _, r := range stop() {
 		// The budget is taken a read at a time: it may overshoot by one.
-		if r.Verdict == report.Clean || r.BytesVerified > 1<<20+receiver.ReadBufferSize {
+		if r.Verdict == report.Clean || r.BytesVerified > 1<<20+verify.ReadBufferSize {
 			t.Errorf("raw run past its limits: %s, %d bytes, %q", r.Verdict, r.BytesVerified, r.Error)
 		}
 	}
 	// A slow raw stream under the byte limit is cut at --max-duration.
-	addr, stop = serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}, MaxDuration: 300 * time.Millisecond})
+	addr, stop = serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: zeros}, MaxDuration: 300 * time.Millisecond})
 	c, _ := net.Dial("tcp", addr)
 	defer c.Close()
 	for range 20 {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/hostinfo"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -76,7 +76,7 @@ func TestFinishPanicOnTimer(t *testing.T) {
 			Host: func(net.Addr) *hostinfo.Run { return &hostinfo.Run{} }})
 		h := forward("00000000000000f1", 1000)
 		h.Streams = 2 // stream 1 never comes
-		stream(t, addr, h, make([]byte, 1000))
+		sendStream(t, addr, h, make([]byte, 1000))
 		time.Sleep(time.Second)
 		return
 	}
@@ -93,7 +93,7 @@ func TestFinishPanicOnTimer(t *testing.T) {
 // session: "send --raw --streams 9" is served whole by a receiver of
 // --max-sessions 8.
 func TestRawStreamsOverMaxSessions(t *testing.T) {
-	addr, stop := serve(t, ServerOptions{Raw: true, Verify: receiver.Options{Pattern: zeros}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Verify: verify.Options{Pattern: zeros}})
 	c := client(t, ClientOptions{Addr: addr, Raw: true, Streams: 9, Duration: time.Second, Rate: 80e6})
 	n, err := c.RunRaw(context.Background())
 	reps := stop()

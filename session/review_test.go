@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -39,7 +39,7 @@ func TestLateAbortKeepsEndedRun(t *testing.T) {
 	addr, stop, waitN := serveWatch(t, ServerOptions{StreamWait: 200 * time.Millisecond})
 	id := "00112233445566ff"
 	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
-	stream(t, addr, h, make([]byte, 10))
+	sendStream(t, addr, h, make([]byte, 10))
 	waitN(1)
 	control(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "late"})
 	c2, err := hello(t, addr, h)
@@ -132,7 +132,7 @@ func TestShutdownDuringResultRead(t *testing.T) {
 // protocol hello still stops verification at that size.
 func TestRawPlannedSizeTiny(t *testing.T) {
 	for _, n := range []int64{4, 3} {
-		addr, stop := serve(t, ServerOptions{Raw: true, Once: true, RawBytes: n, Verify: receiver.Options{Pattern: zeros}})
+		addr, stop := serve(t, ServerOptions{Raw: true, Once: true, RawBytes: n, Verify: verify.Options{Pattern: zeros}})
 		c, _ := net.Dial("tcp", addr)
 		c.Write(make([]byte, 5000))
 		c.(*net.TCPConn).CloseWrite()

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -342,7 +342,7 @@ func TestGoroutinePanicsContained(t *testing.T) {
 		armPanic(t, "stream-wait")
 		h := forward("00000000000000c1", 1000)
 		h.Streams = 2 // stream 1 never comes: the timer ends the run
-		stream(t, addr, h, make([]byte, 1000))
+		sendStream(t, addr, h, make([]byte, 1000))
 		waitN(1)
 		clean(t, addr)
 		reps := stop()
@@ -417,7 +417,7 @@ func TestRawRunID(t *testing.T) {
 	var log syncBuffer
 	var mu sync.Mutex
 	var reps []report.Report
-	s, _ := NewServer(ServerOptions{Raw: true, Verify: receiver.Options{Pattern: zeros}, Logger: slog.New(slog.NewTextHandler(&log, nil)),
+	s, _ := NewServer(ServerOptions{Raw: true, Verify: verify.Options{Pattern: zeros}, Logger: slog.New(slog.NewTextHandler(&log, nil)),
 		Report: func(r report.Report) { mu.Lock(); reps = append(reps, r); mu.Unlock() }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

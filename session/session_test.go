@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -242,7 +242,7 @@ func TestCorruptControlChannel(t *testing.T) {
 			}
 			c.Write(b)
 			n, _ := io.Copy(io.Discard, c)
-			v, _ := receiver.New(receiver.Options{Pattern: zeros})
+			v, _ := verify.New(verify.Options{Pattern: zeros})
 			v.Write(make([]byte, n))
 			r := v.Result(nil)
 			tag(&r, h.Stream, report.Forward)
@@ -428,7 +428,7 @@ func TestServerShutdownReportsRuns(t *testing.T) {
 
 func TestRaw(t *testing.T) {
 	p, _ := pattern.Parse("counter", 0)
-	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: p}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: p}})
 	c := client(t, ClientOptions{Addr: addr, Pattern: p, Raw: true, Bytes: 5 << 20})
 	n, err := c.RunRaw(context.Background())
 	if err != nil || n != 5<<20 {
@@ -443,7 +443,7 @@ func TestRaw(t *testing.T) {
 func TestRawMismatchedModes(t *testing.T) {
 	// A protocol sender at a raw receiver is told so, not verified as
 	// corrupt data.
-	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: zeros}})
 	got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background())
 	r := stop()[0]
 	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "this receiver runs --raw") {
@@ -461,7 +461,7 @@ func TestRawMismatchedModes(t *testing.T) {
 }
 
 func TestRawShortStream(t *testing.T) {
-	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: zeros}})
 	c, _ := net.Dial("tcp", addr)
 	c.Write([]byte{0, 1})
 	c.Close()
@@ -556,9 +556,9 @@ func handshakeToken(c net.Conn, h wire.Hello, token []byte) error {
 	return err
 }
 
-// stream sends data on a stream accepted with h, then reads its result;
+// sendStream sends data on a stream accepted with h, then reads its result;
 // it fails the test if the receiver refuses the hello.
-func stream(t *testing.T, addr string, h wire.Hello, data []byte) {
+func sendStream(t *testing.T, addr string, h wire.Hello, data []byte) {
 	t.Helper()
 	c, err := hello(t, addr, h)
 	if err != nil {
@@ -637,7 +637,7 @@ func TestEarlyAbortAndLateStream(t *testing.T) {
 	id := "00112233445566ff"
 	control(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "signal: interrupt"})
 	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
-	stream(t, addr, h, make([]byte, 10))
+	sendStream(t, addr, h, make([]byte, 10))
 	waitN(1)
 	if _, err := hello(t, addr, h); err == nil || !strings.Contains(err.Error(), "has already ended") {
 		t.Fatalf("late stream: %v", err)
@@ -678,7 +678,7 @@ func TestCorruptHelloIsControlCorruption(t *testing.T) {
 
 // TestRawProbe: a connection that sends nothing is no clean run.
 func TestRawProbe(t *testing.T) {
-	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: zeros}})
 	c, _ := net.Dial("tcp", addr)
 	c.Close()
 	if r := stop()[0]; r.Verdict != report.Incomplete || !strings.Contains(r.Error, "no data received") {
@@ -692,7 +692,7 @@ func TestRawPlannedSize(t *testing.T) {
 		verdict report.Verdict
 		err     string
 	}{{3, report.Incomplete, "short stream: got 3 of 5000 bytes"}, {4000, report.Incomplete, "short stream: got 4000 of 5000 bytes"}, {5000, report.Clean, ""}, {6000, report.Clean, ""}} {
-		addr, stop := serve(t, ServerOptions{Raw: true, Once: true, RawBytes: 5000, Verify: receiver.Options{Pattern: zeros}})
+		addr, stop := serve(t, ServerOptions{Raw: true, Once: true, RawBytes: 5000, Verify: verify.Options{Pattern: zeros}})
 		c, _ := net.Dial("tcp", addr)
 		c.Write(make([]byte, tc.send))
 		c.(*net.TCPConn).CloseWrite()

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
-	"github.com/zerocheck/zerocheck/sender"
+	"github.com/zerocheck/zerocheck/sender/stream"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -179,7 +179,7 @@ func TestMinRateRefusesSlowPlan(t *testing.T) {
 // is, and says why in its report.
 func TestMinRateRaw(t *testing.T) {
 	zeros, _ := pattern.Parse("zeros", 0)
-	addr, stop, wait := serveWatch(t, ServerOptions{Raw: true, Verify: receiver.Options{Pattern: zeros}, MinRate: 1e6, MinRateGrace: 500 * time.Millisecond})
+	addr, stop, wait := serveWatch(t, ServerOptions{Raw: true, Verify: verify.Options{Pattern: zeros}, MinRate: 1e6, MinRateGrace: 500 * time.Millisecond})
 	c := dialFrom(t, "127.0.0.2", addr)
 	for range 50 {
 		if _, err := c.Write([]byte{0}); err != nil {
@@ -206,7 +206,7 @@ func slowLink(t *testing.T, addr string, bps int64) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	lim := sender.NewLimiter(bps)
+	lim := stream.NewLimiter(bps)
 	go func() {
 		for {
 			c, err := ln.Accept()
