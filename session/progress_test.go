@@ -12,36 +12,9 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/receiver/verify"
-	"github.com/zerocheck/zerocheck/relay"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
-
-// startRelay runs a fire-drill relay to addr that injects spec into
-// every data stream, until the test ends.
-func startRelay(t *testing.T, addr, spec string) string {
-	t.Helper()
-	inj, err := relay.ParseSpec(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- relay.Serve(ctx, ln, relay.Options{To: addr, Inject: inj, Log: func(string, ...any) {}})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
 
 // followers counts the goroutines following a receiver's progress: none
 // may outlive its stream.
