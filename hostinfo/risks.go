@@ -68,7 +68,7 @@ var Rules = []Rule{
 		Description: "Linux >= 3.0 paravirtual guests on Xen 3.4 or 4.1 with aesni_intel in use saw sporadic " +
 			"corruption of 16-byte blocks during AES (IPsec) encryption; HVM guests, Xen 4.4 and Linux 2.6 were " +
 			"unaffected. Unloading (blacklisting) aesni_intel or moving to HVM or Xen >= 4.4 avoids it.",
-		Source:   "shared/reference/poison-packet.md (PagerDuty, \"The Discovery of Apache ZooKeeper's Poison Packet\")",
+		Source:   "docs/incident.md (PagerDuty, \"The Discovery of Apache ZooKeeper's Poison Packet\")",
 		Severity: "high",
 		All: []cond{
 			kernelAtLeast(3, 0, 0),
@@ -103,7 +103,7 @@ var Rules = []Rule{
 			"TCP/UDP payloads CHECKSUM_UNNECESSARY (RFC 3948 allows it; esp_input_done2), so corruption that " +
 			"happens inside a host before encryption reaches applications instead of being dropped. It causes " +
 			"no corruption by itself, but removes the last end-to-end check: application-level checksums matter here.",
-		Source:   "shared/reference/poison-packet.md (Bug #3); RFC 3948 section 3.1.2; net/ipv4/esp4.c esp_input_done2",
+		Source:   "docs/incident.md (Bug #3); RFC 3948 section 3.1.2; net/ipv4/esp4.c esp_input_done2",
 		Severity: "info",
 		All:      []cond{ipsecEncapTransport()},
 	},
@@ -113,7 +113,7 @@ var Rules = []Rule{
 		Description: "Upstream Linux 5.2 to 5.4.1 (fixed in 5.4.2 and 5.3.15) could corrupt AVX (YMM) register " +
 			"state when a signal was delivered while the FPU state was not loaded; Go programs saw memory " +
 			"and data corruption. Distribution kernels may carry the fix: check the changelog.",
-		Source:   "https://github.com/golang/go/issues/35777; https://bugzilla.kernel.org/show_bug.cgi?id=205663",
+		Source:   "Go issue 35777; kernel bugzilla 205663",
 		Severity: "medium",
 		All: []cond{
 			{"kernel.upstream_version", func(f *Facts) (tri, string) {
@@ -143,7 +143,7 @@ var Rules = []Rule{
 		Title: "Uncorrected memory errors recorded by EDAC",
 		Description: "The memory controller reported uncorrectable errors: data in RAM, network buffers " +
 			"included, may have been corrupted. Corrected errors alone are a warning sign of a failing DIMM.",
-		Source:   "https://docs.kernel.org/admin-guide/ras.html (EDAC)",
+		Source:   "kernel documentation, admin-guide/ras (EDAC)",
 		Severity: "high",
 		All: []cond{
 			{"counters.edac_uncorrected", func(f *Facts) (tri, string) {

@@ -64,7 +64,8 @@ func TestFailedThenClean(t *testing.T) {
 			}
 			// The failed run still counts, under the path's one set.
 			checkValues(t, parse(t, raw), want{role: "send", peer: "db-1", addr: "10.0.0.2:7777", runs: [3]float64{1, 0, 1},
-				verified: 1000, lastEnd: float64(t0.Add(night).Unix()) + 60, lastVerdict: "clean", lastVerified: 1000})
+				verified: 1000, lastEnd: float64(t0.Add(night).Unix()) + 60, lastVerdict: "clean", lastVerified: 1000,
+				seconds: 63, lastSeconds: 60})
 		})
 	}
 }
@@ -208,7 +209,7 @@ func TestRestoreByPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	merged := read(t, path)
-	golden.Check(t, filepath.Join("testdata", "by-peer-merged.prom"), merged)
+	golden.Check(t, filepath.Join("testdata", "by-peer-merged.prom"), fixedGo(merged))
 	parse(t, merged)
 	for _, addr := range []string{"10.0.0.2:7777", "10.0.0.3:7777", "10.0.0.4:7777", "10.0.0.9"} {
 		if n := len(verdictLines(merged, addr)); n != len(verdicts) {

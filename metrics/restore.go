@@ -127,19 +127,25 @@ func parseState(raw []byte, limit int) (map[pathKey]*counts, error) {
 	if ours == 0 {
 		return out, ErrForeign
 	}
+	// A file that has none of the families added after the first ones
+	// is an older version's, whole without them.
+	want, headerCount := lineMask(len(families)), len(headers)
+	if seen>>(2*required) == 0 {
+		want, headerCount = lineMask(required), 2*required
+	}
 	partial := 0
 	for k, c := range kept {
 		c.lastVerdict = lastVerdict(c.ones)
 		c.counts.peer = cmp.Or(c.name.peer, c.peer)
 		out[k] = &c.counts
-		if c.lines != allLines {
+		if c.lines&want != want {
 			partial++
 		}
 	}
 
 	var lost []string
-	if missing := len(headers) - bits.OnesCount64(seen); missing > 0 {
-		lost = append(lost, fmt.Sprintf("%s of its %d HELP and TYPE lines missing", plural(missing, "line"), len(headers)))
+	if missing := headerCount - bits.OnesCount64(seen); missing > 0 {
+		lost = append(lost, fmt.Sprintf("%s of its %d HELP and TYPE lines missing", plural(missing, "line"), headerCount))
 	}
 	if skipped > 0 {
 		if len(firstLine) > 80 {
@@ -163,17 +169,18 @@ func parseState(raw []byte, limit int) (map[pathKey]*counts, error) {
 	return out, nil
 }
 
-// allLines is restored.lines once every line of a series is read.
-var allLines = func() uint32 {
+// lineMask is restored.lines once every line of a series in the first n
+// families is read.
+func lineMask(n int) uint32 {
 	var m uint32
-	for i, f := range families {
+	for i, f := range families[:n] {
 		m |= 1 << (i * len(verdicts))
 		if f.byVerdict {
 			m |= (1<<len(verdicts) - 1) << (i * len(verdicts))
 		}
 	}
 	return m
-}()
+}
 
 // plural counts n of what: "1 line", "2 lines", "2 series".
 func plural(n int, what string) string {
@@ -237,6 +244,10 @@ func scan(raw []byte, sample func(sample, *restored) bool, bad func(n int, line 
 		raw = rest
 		if !complete || len(line) > maxLine {
 			bad(n, line)
+			continue
+		}
+		if bytes.HasPrefix(line, []byte(buildName+"{")) || string(line) == buildHeaders[0] || string(line) == buildHeaders[1] {
+			ours++ // the build that wrote the file: not restored
 			continue
 		}
 		if len(line) > 0 && line[0] == '#' {

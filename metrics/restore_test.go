@@ -91,9 +91,9 @@ func TestTwoPathsToOneHost(t *testing.T) {
 	end := float64(t0.Unix())
 	checkValues(t, parse(t, raw),
 		want{role: "send", peer: "db-1", addr: "10.0.1.5:7777", runs: [3]float64{0, 1, 0}, verified: 1000, corrupt: 16, regions: 1,
-			lastEnd: end + 60, lastVerdict: "corrupt", lastRegions: 1, lastVerified: 1000},
+			lastEnd: end + 60, lastVerdict: "corrupt", lastRegions: 1, lastVerified: 1000, seconds: 60, lastSeconds: 60},
 		want{role: "send", peer: "db-1", addr: "10.0.2.5:7777", runs: [3]float64{1, 0, 0}, verified: 1000,
-			lastEnd: end + 180, lastVerdict: "clean", lastVerified: 1000},
+			lastEnd: end + 180, lastVerdict: "clean", lastVerified: 1000, seconds: 60, lastSeconds: 60},
 	)
 }
 
@@ -158,13 +158,13 @@ func TestTwoProcesses(t *testing.T) {
 	end := func(d time.Duration) float64 { return float64(t0.Add(d).Unix()) + 60 }
 	checkValues(t, parse(t, read(t, path)),
 		want{role: "send", peer: "db-1", addr: "10.0.1.5:7777", runs: [3]float64{0, 1, 0}, verified: 1000, corrupt: 16, regions: 2,
-			lastEnd: end(0), lastVerdict: "corrupt", lastRegions: 2, lastVerified: 1000},
+			lastEnd: end(0), lastVerdict: "corrupt", lastRegions: 2, lastVerified: 1000, seconds: 60, lastSeconds: 60},
 		want{role: "send", peer: "db-2", addr: "10.0.1.6:7777", runs: [3]float64{2, 0, 0}, verified: 3000,
-			lastEnd: end(day), lastVerdict: "clean", lastVerified: 2000},
+			lastEnd: end(day), lastVerdict: "clean", lastVerified: 2000, seconds: 120, lastSeconds: 60},
 		want{role: "send", peer: "db-3", addr: "10.0.1.7:7777", runs: [3]float64{1, 0, 0}, verified: 3000,
-			lastEnd: end(day + time.Minute), lastVerdict: "clean", lastVerified: 3000},
+			lastEnd: end(day + time.Minute), lastVerdict: "clean", lastVerified: 3000, seconds: 60, lastSeconds: 60},
 		want{role: "recv", peer: "db-9", addr: "10.0.1.9", runs: [3]float64{2, 0, 0}, verified: 1000,
-			lastEnd: end(day + 2*time.Minute), lastVerdict: "clean", lastVerified: 500},
+			lastEnd: end(day + 2*time.Minute), lastVerdict: "clean", lastVerified: 500, seconds: 120, lastSeconds: 60},
 	)
 
 	// The series restored are evicted, least recently run first, before
@@ -284,9 +284,12 @@ func sequenceFile() ([]byte, map[pathKey]counts) {
 func TestCutShort(t *testing.T) {
 	full, want := sequenceFile()
 	incomplete := verdictIndex(report.Incomplete)
+	// Cut just before the families added later, the file is an older
+	// version's, whole as that wrote it.
+	older := bytes.Index(full, []byte("# HELP "+families[required].name))
 	for cut := range len(full) + 1 {
 		got, err := parseState(full[:cut], MaxPeers)
-		if (err != nil) != (cut > 0 && cut < len(full)) {
+		if (err != nil) != (cut > 0 && cut < len(full) && cut != older) {
 			t.Errorf("cut at %d of %d: error %v", cut, len(full), err)
 		}
 		if errors.Is(err, ErrForeign) != (cut > 0 && cut <= bytes.IndexByte(full, '\n')) { // a part of a line is no more ours than any
@@ -306,6 +309,11 @@ func TestCutShort(t *testing.T) {
 				{c.corruptRegions, w.corruptRegions}, {c.lastRegions, w.lastRegions}, {c.lastBytes, w.lastBytes}} {
 				if p[0] != 0 && p[0] != p[1] {
 					t.Errorf("cut at %d: %+v: %d, want %d or 0", cut, k, p[0], p[1])
+				}
+			}
+			for _, p := range [][2]float64{{c.runSeconds, w.runSeconds}, {c.lastSeconds, w.lastSeconds}} {
+				if p[0] != 0 && p[0] != p[1] {
+					t.Errorf("cut at %d: %+v: %v seconds, want %v or 0", cut, k, p[0], p[1])
 				}
 			}
 			if c.lastEnd != 0 && c.lastEnd != w.lastEnd {
@@ -333,6 +341,14 @@ func TestDamagedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A file of the version before the run durations: whole, restored
+	// with durations 0.
+	older := full[:bytes.Index(full, []byte("# HELP "+families[required].name))]
+	olderWant := maps.Clone(want)
+	for k, c := range olderWant {
+		c.runSeconds, c.lastSeconds = 0, 0
+		olderWant[k] = c
+	}
 	cases := []struct {
 		name    string
 		raw     []byte
@@ -343,6 +359,8 @@ func TestDamagedFile(t *testing.T) {
 		{"missing", nil, false, map[pathKey]counts{}, ""},
 		{"empty", []byte{}, false, map[pathKey]counts{}, ""},
 		{"whole", full, false, want, ""},
+		{"older version's", older, false, olderWant, ""},
+		{"with the build info", append([]byte(buildInfo("v1.2.3")), full...), false, want, ""},
 		{"garbage", junk, true, map[pathKey]counts{}, "not a zerocheck textfile"},
 		{"zeros", make([]byte, 1000), true, map[pathKey]counts{}, "not a zerocheck textfile"},
 		{"another exporter's", []byte("# HELP node_x X.\n# TYPE node_x gauge\nnode_x 1\n"), true, map[pathKey]counts{}, "not a zerocheck textfile"},
@@ -375,7 +393,7 @@ func TestDamagedFile(t *testing.T) {
 			record(t, tf, r)
 			c.want = maps.Clone(c.want)
 			c.want[pathKey{"send", "10.9.9.9:7777"}] = counts{peer: "hostZ", runs: [3]uint64{1, 0, 0}, bytesVerified: 1, lastBytes: 1,
-				lastEnd: float64(t0.Add(time.Hour).Unix()) + 1}
+				lastEnd: float64(t0.Add(time.Hour).Unix()) + 1, runSeconds: 1, lastSeconds: 1}
 			checkState(t, state(mustOpen(t, path)), c.want)
 		})
 	}

@@ -46,6 +46,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,6 +93,7 @@ func verdictIndex(v report.Verdict) int {
 type Textfile struct {
 	path  string
 	limit int
+	build []byte // the zerocheck_build_info family, as written
 
 	mu     sync.Mutex
 	series map[pathKey]*counts
@@ -120,6 +122,9 @@ type counts struct {
 	lastRegions uint64
 	lastBytes   uint64
 
+	runSeconds  float64 // the runs' durations summed, in seconds
+	lastSeconds float64
+
 	seen uint64 // Textfile.seen at this series' last Record
 }
 
@@ -147,7 +152,7 @@ func New(path string) *Textfile {
 }
 
 func open(path string, limit int) (*Textfile, error) {
-	t := &Textfile{path: path, limit: limit, series: map[pathKey]*counts{}}
+	t := &Textfile{path: path, limit: limit, series: map[pathKey]*counts{}, build: buildInfo("")}
 	raw, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return t, nil
@@ -181,6 +186,30 @@ func (t *Textfile) restore(s map[pathKey]*counts) {
 		s[k].seen = t.seen
 		t.series[k] = s[k]
 	}
+}
+
+// SetVersion sets the version label of zerocheck_build_info: the
+// program's version, which this package does not know by itself.
+func (t *Textfile) SetVersion(version string) {
+	t.mu.Lock()
+	t.build = buildInfo(version)
+	t.mu.Unlock()
+}
+
+// buildInfo renders the zerocheck_build_info family: one series of value
+// 1 whose labels name the build, so that a query can join on it.
+func buildInfo(version string) []byte {
+	return fmt.Appendf(nil, "%s\n%s\n%s{version=\"%s\",goversion=\"%s\"} 1\n",
+		buildHeaders[0], buildHeaders[1], buildName, escaper.Replace(label(version)), escaper.Replace(label(runtime.Version())))
+}
+
+// buildName is the build info's family, which is not a path's: it is
+// written first, and not read back (the process writing knows its own).
+const buildName = "zerocheck_build_info"
+
+var buildHeaders = [2]string{
+	"# HELP " + buildName + " The zerocheck build that wrote this file: always 1.",
+	"# TYPE " + buildName + " gauge",
 }
 
 // Record adds one run to the counts and rewrites the file. The counts
@@ -233,6 +262,17 @@ func (t *Textfile) add(r report.Report) {
 	c.lastRegions = nonNegative(r.RegionCount)
 	c.lastBytes = nonNegative(r.BytesVerified)
 	c.lastEnd = endOf(r)
+	c.lastSeconds = duration(r.Seconds)
+	c.runSeconds += c.lastSeconds
+}
+
+// duration is a report's seconds as a metric: 0 for a negative or not
+// finite one, which a broken report may hold.
+func duration(s float64) float64 {
+	if !(s >= 0) || math.IsInf(s, 1) {
+		return 0
+	}
+	return s
 }
 
 // evict drops the series run least recently. A linear scan: it runs only
@@ -394,6 +434,21 @@ func countFamily(name, typ, help string, byVerdict bool, field func(c *counts, v
 		}}
 }
 
+// floatFamily is a family whose value is the seconds field points to.
+// It came after files were written: a file without it restores it as 0.
+func floatFamily(name, typ, help string, field func(c *counts) *float64) family {
+	return family{name, typ, help, false,
+		func(c *counts, _ int) string { return strconv.FormatFloat(*field(c), 'f', -1, 64) },
+		func(c *restored, _ int, s string) bool {
+			x, err := strconv.ParseFloat(s, 64)
+			if err != nil || duration(x) != x {
+				return false
+			}
+			*field(&c.counts) = x
+			return true
+		}}
+}
+
 // families lists the file's metrics in the order they are written.
 var families = []family{
 	countFamily("zerocheck_runs_total", "counter", "Runs finished, by verdict.", true,
@@ -436,7 +491,17 @@ var families = []family{
 		func(c *counts, _ int) *uint64 { return &c.lastRegions }),
 	countFamily("zerocheck_last_run_bytes_verified", "gauge", "Bytes verified in the last run recorded.", false,
 		func(c *counts, _ int) *uint64 { return &c.lastBytes }),
+	// Added after the families above: restore does not ask for them.
+	floatFamily("zerocheck_run_duration_seconds_total", "counter", "Seconds the runs took, summed.",
+		func(c *counts) *float64 { return &c.runSeconds }),
+	floatFamily("zerocheck_last_run_duration_seconds", "gauge", "Seconds the last run recorded took.",
+		func(c *counts) *float64 { return &c.lastSeconds }),
 }
+
+// required is how many families, from the first, a file written by this
+// package has always had: a series or file without the later ones is
+// whole, as an older version wrote it.
+const required = 8
 
 var escaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
@@ -444,7 +509,7 @@ var escaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 // be held.
 func (t *Textfile) render() ([]byte, uint64) {
 	t.gen++
-	return render(t.series), t.gen
+	return append(slices.Clip(t.build), render(t.series)...), t.gen
 }
 
 // render writes the file of the series s: each family's HELP and TYPE,

@@ -3,8 +3,10 @@ package metrics
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -63,6 +65,17 @@ func parse(t *testing.T, raw []byte) map[string]*dto.MetricFamily {
 	if err != nil {
 		t.Fatalf("reference parser: %v\n%s", err, raw)
 	}
+	// The build info, in a file a Textfile wrote (render's alone has
+	// none), comes first, one series, and is no path's.
+	if bi := fams[buildName]; bi != nil {
+		if bi.GetType() != dto.MetricType_GAUGE || len(bi.GetMetric()) != 1 || bi.GetMetric()[0].GetGauge().GetValue() != 1 ||
+			!bytes.HasPrefix(raw, []byte(buildHeaders[0]+"\n"+buildHeaders[1]+"\n"+buildName+"{")) {
+			t.Fatalf("build info not first or not one series of 1: %v\n%s", bi, raw)
+		}
+		delete(fams, buildName)
+		_, raw, _ = bytes.Cut(raw, []byte("\n"+buildName+"{"))
+		_, raw, _ = bytes.Cut(raw, []byte("\n"))
+	}
 	for name, mf := range fams {
 		i := slices.IndexFunc(families, func(f family) bool { return f.name == name })
 		if i < 0 {
@@ -113,6 +126,12 @@ func parse(t *testing.T, raw []byte) map[string]*dto.MetricFamily {
 	return fams
 }
 
+// fixedGo replaces the Go version in raw's build info by GOVERSION: the
+// golden files do not change with the toolchain.
+func fixedGo(raw []byte) []byte {
+	return bytes.Replace(raw, []byte(`goversion="`+runtime.Version()+`"`), []byte(`goversion="GOVERSION"`), 1)
+}
+
 // labels of m as a map.
 func labels(m *dto.Metric) map[string]string {
 	out := map[string]string{}
@@ -138,6 +157,7 @@ type want struct {
 	lastEnd                    float64
 	lastVerdict                string
 	lastRegions, lastVerified  float64
+	seconds, lastSeconds       float64 // the runs' durations summed, the last's
 }
 
 // series expands w into the value of each of its series, keyed by
@@ -151,6 +171,8 @@ func (w want) series() map[string]float64 {
 		"zerocheck_last_run_timestamp_seconds{" + id + "}": w.lastEnd,
 		"zerocheck_last_run_corrupt_regions{" + id + "}":   w.lastRegions,
 		"zerocheck_last_run_bytes_verified{" + id + "}":    w.lastVerified,
+		"zerocheck_run_duration_seconds_total{" + id + "}": w.seconds,
+		"zerocheck_last_run_duration_seconds{" + id + "}":  w.lastSeconds,
 	}
 	for i, v := range []string{"clean", "corrupt", "incomplete"} {
 		out["zerocheck_runs_total{"+id+",verdict="+v+"}"] = w.runs[i]
@@ -226,17 +248,17 @@ func TestSequence(t *testing.T) {
 		}
 	}
 	raw := read(t, path)
-	golden.Check(t, filepath.Join("testdata", "sequence.prom"), raw)
+	golden.Check(t, filepath.Join("testdata", "sequence.prom"), fixedGo(raw))
 	end := func(min, seconds float64) float64 { return float64(t0.Unix()) + min*60 + seconds }
 	checkValues(t, parse(t, raw),
 		want{role: "recv", peer: "hostA", addr: "10.0.0.1", runs: [3]float64{2, 1, 0}, verified: 3100, corrupt: 48, regions: 3,
-			lastEnd: end(5, 0.5), lastVerdict: "clean", lastRegions: 0, lastVerified: 100},
+			lastEnd: end(5, 0.5), lastVerdict: "clean", lastRegions: 0, lastVerified: 100, seconds: 10 + 10.5 + 0.5, lastSeconds: 0.5},
 		want{role: "send", peer: "hostC", addr: "10.0.0.3:7777", runs: [3]float64{0, 0, 2}, verified: 500,
-			lastEnd: end(6, 3), lastVerdict: "incomplete", lastVerified: 0},
+			lastEnd: end(6, 3), lastVerdict: "incomplete", lastVerified: 0, seconds: 1.25 + 3, lastSeconds: 3},
 		want{role: "verify", peer: "unknown", addr: "unknown", runs: [3]float64{1, 0, 0}, verified: 4096,
-			lastEnd: end(3, 0.001), lastVerdict: "clean", lastVerified: 4096},
+			lastEnd: end(3, 0.001), lastVerdict: "clean", lastVerified: 4096, seconds: 0.001, lastSeconds: 0.001},
 		want{role: "loopback", peer: "hostB", addr: "127.0.0.1", runs: [3]float64{0, 1, 0}, verified: 8192, corrupt: 16, regions: 1,
-			lastEnd: end(4, 2), lastVerdict: "corrupt", lastRegions: 1, lastVerified: 8192},
+			lastEnd: end(4, 2), lastVerdict: "corrupt", lastRegions: 1, lastVerified: 8192, seconds: 2, lastSeconds: 2},
 	)
 	info, err := os.Stat(path)
 	if err != nil {
@@ -264,7 +286,7 @@ func TestOddReports(t *testing.T) {
 		t.Errorf("last run at %v, not between %v and %v", end, before, after)
 	}
 	checkValues(t, fams, want{role: "unknown", peer: "unknown", addr: "unknown", runs: [3]float64{0, 0, 1},
-		lastEnd: end, lastVerdict: "incomplete"})
+		lastEnd: end, lastVerdict: "incomplete", seconds: 3, lastSeconds: 3})
 }
 
 // TestLabelEscaping records runs from peers with hostile names and
@@ -420,7 +442,7 @@ func TestWriteError(t *testing.T) {
 	}
 	checkValues(t, parse(t, read(t, path)), want{role: "recv", peer: "hostA", addr: "unknown", runs: [3]float64{0, 2, 0},
 		verified: 200, corrupt: 2, regions: 2, lastEnd: float64(t0.Unix()) + 1, lastVerdict: "corrupt",
-		lastRegions: 1, lastVerified: 100})
+		lastRegions: 1, lastVerified: 100, seconds: 2, lastSeconds: 1})
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("directory holds %v", entries)
 	}
@@ -434,8 +456,8 @@ func TestFlushEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := read(t, path)
-	if got := bytes.Count(raw, []byte("\n")); got != 2*len(families) {
-		t.Errorf("%d lines, want %d:\n%s", got, 2*len(families), raw)
+	if got := bytes.Count(raw, []byte("\n")); got != 3+2*len(families) { // and the build info
+		t.Errorf("%d lines, want %d:\n%s", got, 3+2*len(families), raw)
 	}
 	if fams := parse(t, raw); len(fams) != 0 {
 		t.Errorf("%d families with samples", len(fams))
@@ -444,7 +466,7 @@ func TestFlushEmpty(t *testing.T) {
 
 // TestMismatchCountsAsIncomplete: a recv --raw run whose sender used
 // another pattern is neither clean nor corruption; its metrics say
-// incomplete, as the README says.
+// incomplete, as docs/receiver.md says.
 func TestMismatchCountsAsIncomplete(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "zerocheck.prom")
 	tf := New(path)
@@ -454,5 +476,58 @@ func TestMismatchCountsAsIncomplete(t *testing.T) {
 	}
 	fams := parse(t, read(t, path))
 	checkValues(t, fams, want{role: "recv", peer: "10.0.0.1", addr: "10.0.0.1", runs: [3]float64{0, 0, 1},
-		verified: 4096, corrupt: 4096, regions: 1, lastEnd: float64(t0.Unix()) + 1, lastVerdict: "incomplete", lastRegions: 1, lastVerified: 4096})
+		verified: 4096, corrupt: 4096, regions: 1, lastEnd: float64(t0.Unix()) + 1, lastVerdict: "incomplete", lastRegions: 1, lastVerified: 4096, seconds: 1, lastSeconds: 1})
+}
+
+// TestBuildInfo: the file names the build that wrote it, the version the
+// program gave and the Go toolchain, in one gauge of 1 that is no path's;
+// reading the file back skips it, and the next process writes its own.
+func TestBuildInfo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zerocheck.prom")
+	tf := New(path)
+	tf.SetVersion(`v1.2.3 "x"`)
+	if err := tf.Record(run("send", "hostA", "hostB", report.Clean, 1, 0, 0, t0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(read(t, path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bi := fams["zerocheck_build_info"]
+	if bi == nil || bi.GetType() != dto.MetricType_GAUGE || len(bi.GetMetric()) != 1 {
+		t.Fatalf("build info %v", bi)
+	}
+	m := bi.GetMetric()[0]
+	if l := labels(m); len(l) != 2 || l["version"] != `v1.2.3 "x"` || l["goversion"] != runtime.Version() || m.GetGauge().GetValue() != 1 {
+		t.Errorf("build info %v = %v", l, m.GetGauge().GetValue())
+	}
+	next, err := Open(path)
+	if err != nil {
+		t.Fatalf("reading back: %v", err)
+	}
+	if err := next.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if raw := read(t, path); !bytes.Contains(raw, []byte(`zerocheck_build_info{version="unknown",goversion="`)) || bytes.Count(raw, []byte("zerocheck_build_info{")) != 1 {
+		t.Errorf("next process's file:\n%s", raw)
+	}
+}
+
+// TestRunDuration: a path's runs' seconds add up in a counter, the last
+// one's is a gauge, and a report's absurd seconds count as 0.
+func TestRunDuration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zerocheck.prom")
+	tf := New(path)
+	for _, secs := range []float64{1.5, -4, math.NaN(), math.Inf(1), 0.25} {
+		if err := tf.Record(via(run("send", "hostA", "hostB", report.Clean, 1, 0, 0, t0, secs), "10.0.0.2:7777")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams := parse(t, read(t, path))
+	total := fams["zerocheck_run_duration_seconds_total"].GetMetric()[0].GetCounter().GetValue()
+	last := fams["zerocheck_last_run_duration_seconds"].GetMetric()[0].GetGauge().GetValue()
+	if total != 1.75 || last != 0.25 {
+		t.Errorf("total %v s, last %v s; want 1.75 and 0.25", total, last)
+	}
 }

@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -66,9 +67,11 @@ type Options struct {
 	// Seed chooses rate-based positions and random bytes. Every value,
 	// 0 included, gives reproducible runs.
 	Seed uint64
-	// Log, when set, receives one line per applied injection, per ended
-	// connection and per protocol surprise. Calls are serialized.
-	Log func(format string, args ...any)
+	// Log, when set, receives one record per applied injection, per
+	// ended connection and per protocol surprise, with the connection
+	// ("conn", from 1) and its stream ("stream": "raw", "stream 3
+	// forward", or none before the hello) as attributes.
+	Log *slog.Logger
 }
 
 // Serve accepts connections on ln and relays each to opt.To, injecting
@@ -119,7 +122,7 @@ var errShutdown = errors.New("relay shutting down")
 type server struct {
 	opt  Options
 	stop context.CancelFunc // ends Serve
-	mu   sync.Mutex         // serializes Log, guards refused
+	mu   sync.Mutex         // guards refused
 	// refused is why a stream was refused: Serve returns it.
 	refused error
 }
@@ -135,13 +138,19 @@ func (s *server) refuse(err error) {
 	s.stop()
 }
 
-func (s *server) logf(format string, args ...any) {
-	if s.opt.Log == nil {
-		return
+func (s *server) log(level slog.Level, msg string, args ...any) {
+	if s.opt.Log != nil {
+		s.opt.Log.Log(context.Background(), level, msg, args...)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.opt.Log(format, args...)
+}
+
+// log logs for c, naming it and its stream.
+func (c *conn) log(level slog.Level, msg string, args ...any) {
+	head := []any{"conn", c.id}
+	if c.label != "" {
+		head = append(head, "stream", c.label)
+	}
+	c.s.log(level, msg, append(head, args...)...)
 }
 
 // conn is one relayed connection.
@@ -206,7 +215,7 @@ func (c *conn) dial(ctx context.Context) bool {
 	var d net.Dialer
 	srv, err := d.DialContext(ctx, "tcp", c.s.opt.To)
 	if err != nil {
-		c.s.logf("conn %d: from %s: dialing %s: %v", c.id, c.client.RemoteAddr(), c.s.opt.To, err)
+		c.log(slog.LevelWarn, "dial failed", "from", c.client.RemoteAddr().String(), "to", c.s.opt.To, "error", err.Error())
 		return false
 	}
 	c.mu.Lock()
@@ -283,21 +292,19 @@ func (c *conn) run(ctx context.Context) {
 	c.mu.Lock()
 	err := c.err
 	c.mu.Unlock()
-	end := "ended"
+	args := []any{"client_to_server_bytes", up.n, "server_to_client_bytes", down.n, "injections", applied}
 	switch {
 	case err == errShutdown:
-		end = "ended by the relay's shutdown"
+		args = append(args, "by", "the relay's shutdown")
 	case err != nil:
-		end = fmt.Sprintf("ended (%v)", err)
+		args = append(args, "error", err.Error())
 	}
-	missed := ""
 	for _, d := range []*dir{up, down} {
 		if d.inj != nil && d.inj.Missed() > 0 {
-			missed = fmt.Sprintf(", %d left out (no position tried changes the pattern)", d.inj.Missed())
+			args = append(args, "left_out", d.inj.Missed(), "left_out_why", "no position tried changes the pattern")
 		}
 	}
-	c.s.logf("conn %d%s: %s: client->server %d bytes, server->client %d bytes, %d injections applied%s",
-		c.id, c.tag(), end, up.n, down.n, applied, missed)
+	c.log(slog.LevelInfo, "ended", args...)
 }
 
 // refuse turns the stream away, as a receiver would, with a Reply in
@@ -305,7 +312,7 @@ func (c *conn) run(ctx context.Context) {
 // pattern: the sender reports that, and Serve ends with it.
 func (c *conn) refuse() {
 	err := fmt.Errorf("relay refused conn %d %s: %w", c.id, c.label, c.noEffect)
-	c.s.logf("conn %d %s: refused: %v", c.id, c.label, c.noEffect)
+	c.log(slog.LevelError, "refused", "error", c.noEffect.Error())
 	if b, e := wire.EncodeReply(wire.Reply{Error: "relay: " + c.noEffect.Error()}); e == nil {
 		c.client.SetWriteDeadline(time.Now().Add(time.Second))
 		c.client.Write(b)
@@ -315,13 +322,6 @@ func (c *conn) refuse() {
 	}
 	c.close()
 	c.s.refuse(err)
-}
-
-func (c *conn) tag() string {
-	if c.label == "" {
-		return ""
-	}
-	return " " + c.label
 }
 
 // injector returns the Injector of a data stream of pattern pat (nil:
@@ -340,16 +340,15 @@ func (c *conn) injector(pat pattern.Pattern) (*Injector, error) {
 		c.logged++
 		n := c.logged
 		c.mu.Unlock()
-		detail := ""
-		if e.Detail != "" {
-			detail = ", " + e.Detail
-		}
 		switch {
 		case n <= maxLogged:
-			c.s.logf("conn %d %s: injected %s at offset %d, %d bytes%s (item %s)",
-				c.id, c.label, e.Kind, e.Offset, e.Len, detail, c.s.opt.Inject[e.Item])
+			args := []any{"kind", string(e.Kind), "offset", e.Offset, "bytes", e.Len, "item", c.s.opt.Inject[e.Item].String()}
+			if e.Detail != "" {
+				args = append(args, "detail", e.Detail)
+			}
+			c.log(slog.LevelInfo, "injected", args...)
 		case n == maxLogged+1:
-			c.s.logf("conn %d %s: further injections are counted, not logged", c.id, c.label)
+			c.log(slog.LevelInfo, "further injections are counted, not logged")
 		}
 	}
 	return in, nil
@@ -365,7 +364,7 @@ func (c *conn) sniff(up, down *dir) {
 		return
 	}
 	if ferr != nil {
-		c.s.logf("conn %d: not a zerocheck hello (%v): relaying untouched", c.id, ferr)
+		c.log(slog.LevelWarn, "not a zerocheck hello: relaying untouched", "error", ferr.Error())
 		return
 	}
 	payload := up.buf[wire.HeaderSize : n-wire.TrailerSize]
@@ -382,10 +381,10 @@ func (c *conn) sniff(up, down *dir) {
 			Stream    int            `json:"stream"`
 		}
 		if jerr := json.Unmarshal(payload, &m); jerr != nil {
-			c.s.logf("conn %d: undecodable hello (%v): relaying untouched", c.id, err)
+			c.log(slog.LevelWarn, "undecodable hello: relaying untouched", "error", err.Error())
 			return
 		}
-		c.s.logf("conn %d: hello does not validate (%v); injecting by its direction %q", c.id, err, m.Direction)
+		c.log(slog.LevelWarn, "hello does not validate: injecting by its direction", "direction", string(m.Direction), "error", err.Error())
 		dirn, stream = m.Direction, m.Stream
 	}
 	c.label = fmt.Sprintf("stream %d %s", stream, dirn)
@@ -402,7 +401,7 @@ func (c *conn) sniff(up, down *dir) {
 	case wire.Abort, wire.Finish:
 		up.expect = dialer
 	default:
-		c.s.logf("conn %d: hello with unknown direction %q: relaying untouched", c.id, dirn)
+		c.log(slog.LevelWarn, "hello with unknown direction: relaying untouched", "direction", string(dirn))
 	}
 }
 
@@ -438,7 +437,7 @@ func (c *conn) copy(d *dir) error {
 			// A refusal ends the handshake: no data follows.
 			_, err := wire.DecodeReply(d.buf[wire.HeaderSize : n-wire.TrailerSize])
 			if errors.As(err, new(*wire.RefusedError)) {
-				c.s.logf("conn %d %s: %s: %v: relaying untouched", c.id, c.label, d.name, err)
+				c.log(slog.LevelInfo, "refused: relaying untouched", "dir", d.name, "error", err.Error())
 				d.inj = nil
 			}
 		}
@@ -472,11 +471,11 @@ func (c *conn) surprise(d *dir, i int, ferr, rerr error) {
 	want := d.expect[i]
 	switch {
 	case ferr != nil && i == 0:
-		c.s.logf("conn %d %s: %s does not open with its %s frame (%v): relaying untouched", c.id, c.label, d.name, want, ferr)
+		c.log(slog.LevelWarn, "no opening frame: relaying untouched", "dir", d.name, "frame", want.String(), "error", ferr.Error())
 	case ferr != nil:
-		c.s.logf("conn %d %s: %s has no %s frame after its %s (%v): relaying untouched", c.id, c.label, d.name, want, d.expect[i-1], ferr)
+		c.log(slog.LevelWarn, "missing frame: relaying untouched", "dir", d.name, "frame", want.String(), "after", d.expect[i-1].String(), "error", ferr.Error())
 	case rerr == io.EOF && d.inj != nil:
-		c.s.logf("conn %d %s: %s ended before a whole %s frame: nothing injected", c.id, c.label, d.name, want)
+		c.log(slog.LevelWarn, "ended inside a frame: nothing injected", "dir", d.name, "frame", want.String())
 	}
 }
 

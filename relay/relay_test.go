@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -26,10 +27,23 @@ type logBook struct {
 	lines []string
 }
 
-func (l *logBook) logf(format string, args ...any) {
+// Write takes one record of a text handler: a line.
+func (l *logBook) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+	l.lines = append(l.lines, strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// logger returns a logger whose records are l's lines, key=value with
+// level and message first, without a time.
+func (l *logBook) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey && len(groups) == 0 {
+			return slog.Attr{}
+		}
+		return a
+	}}))
 }
 
 // has reports whether some line contains every one of parts.
@@ -64,7 +78,7 @@ func startRelay(t *testing.T, opt Options) (addr string, logs *logBook, stop fun
 		t.Fatal(err)
 	}
 	logs = &logBook{}
-	opt.Log = logs.logf
+	opt.Log = logs.logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, ln, opt) }()
@@ -390,10 +404,10 @@ func TestRelayRaw(t *testing.T) {
 		t.Error("random injection missing")
 	}
 	for _, want := range [][]string{
-		{"conn 1 raw: injected bitflip at offset 1000, 1 bytes"},
-		{"conn 1 raw: injected block at offset 700001, 48 bytes", "block@700001:3"},
-		{"conn 1 raw: injected displace at offset 2500000, 64 bytes"},
-		{fmt.Sprintf("conn 1 raw: ended: client->server %d bytes, server->client %d bytes, 5 injections applied", len(data), len(answer))},
+		{"level=INFO msg=injected conn=1 stream=raw kind=bitflip offset=1000 bytes=1 item=bitflip@1000:3"},
+		{"msg=injected conn=1 stream=raw kind=block offset=700001 bytes=48 item=block@700001:3"},
+		{"msg=injected conn=1 stream=raw kind=displace offset=2500000 bytes=64 "},
+		{fmt.Sprintf("level=INFO msg=ended conn=1 stream=raw client_to_server_bytes=%d server_to_client_bytes=%d injections=5", len(data), len(answer))},
 	} {
 		if !logs.has(want...) {
 			t.Errorf("no log line with %q in\n%s", want, logs)
@@ -517,7 +531,7 @@ func TestRelayForward(t *testing.T) {
 				if out[0] != 2 {
 					t.Errorf("stream %d: first byte %#x, want 0x02", r.stream, out[0])
 				}
-				if !logs.has(fmt.Sprintf("stream %d forward: ended: client->server %d bytes, server->client ", r.stream, len(r.b)), "3 injections applied") {
+				if !logs.has("msg=ended ", fmt.Sprintf("stream=\"stream %d forward\" client_to_server_bytes=%d server_to_client_bytes=", r.stream, len(r.b)), " injections=3") {
 					t.Errorf("stream %d: no end logged:\n%s", r.stream, logs)
 				}
 			}
@@ -526,15 +540,15 @@ func TestRelayForward(t *testing.T) {
 			}
 			for s := range 2 {
 				for _, line := range []string{
-					fmt.Sprintf("stream %d forward: injected bitflip at offset 0, 1 bytes", s),
-					fmt.Sprintf("stream %d forward: injected block at offset 65530, 32 bytes", s),
+					fmt.Sprintf("stream=\"stream %d forward\" kind=bitflip offset=0 bytes=1 ", s),
+					fmt.Sprintf("stream=\"stream %d forward\" kind=block offset=65530 bytes=32 ", s),
 				} {
 					if !logs.has(line) {
 						t.Errorf("no line %q:\n%s", line, logs)
 					}
 				}
 			}
-			if tc.pattern == "sine" && !logs.has("hello does not validate", `"forward"`) {
+			if tc.pattern == "sine" && !logs.has(`level=WARN msg="hello does not validate: injecting by its direction"`, "direction=forward error=") {
 				t.Errorf("invalid hello not logged:\n%s", logs)
 			}
 			if logs.has("untouched") || logs.has("nothing injected") {
@@ -624,9 +638,9 @@ func TestRelayReverse(t *testing.T) {
 			if flips != 16 {
 				t.Errorf("%d bit flips, want one per 64 KiB: 16", flips)
 			}
-			if !logs.has("conn 1 stream 2 reverse: injected bitflip at offset 0, 1 bytes") ||
-				!logs.has("conn 1 stream 2 reverse: injected zero at offset 10, 16 bytes") ||
-				!logs.has(fmt.Sprintf("conn 1 stream 2 reverse: ended: client->server %d bytes, server->client %d bytes, 19 injections applied", len(res.up), down.Len())) ||
+			if !logs.has(`msg=injected conn=1 stream="stream 2 reverse" kind=bitflip offset=0 bytes=1 `) ||
+				!logs.has(`msg=injected conn=1 stream="stream 2 reverse" kind=zero offset=10 bytes=16 `) ||
+				!logs.has(fmt.Sprintf(`msg=ended conn=1 stream="stream 2 reverse" client_to_server_bytes=%d server_to_client_bytes=%d injections=19`, len(res.up), down.Len())) ||
 				logs.has("untouched") {
 				t.Errorf("logs:\n%s", logs)
 			}
@@ -645,10 +659,10 @@ func TestRelayRefused(t *testing.T) {
 		atOnce bool // refused in place of the Challenge; else a bad token
 		log    string
 	}{
-		{"forward at hello", wire.Forward, true, "conn 1 stream 0 forward: client->server ended before a whole auth frame: nothing injected"},
-		{"reverse at hello", wire.Reverse, true, "conn 1 stream 0 reverse: server->client does not open with its challenge frame (protocol error: expected a challenge frame, got a reply frame): relaying untouched"},
-		{"forward bad token", wire.Forward, false, "conn 1 stream 0 forward: ended"},
-		{"reverse bad token", wire.Reverse, false, "conn 1 stream 0 reverse: server->client: receiver refused the run: authentication failed: relaying untouched"},
+		{"forward at hello", wire.Forward, true, `level=WARN ` + `msg="ended inside a frame: nothing injected" conn=1 stream="stream 0 forward" dir=client->server frame=auth`},
+		{"reverse at hello", wire.Reverse, true, `level=WARN msg="no opening frame: relaying untouched" conn=1 stream="stream 0 reverse" dir=server->client frame=challenge error="protocol error: expected a challenge frame, got a reply frame"`},
+		{"forward bad token", wire.Forward, false, `msg=ended conn=1 stream="stream 0 forward" `},
+		{"reverse bad token", wire.Reverse, false, `level=INFO msg="refused: relaying untouched" conn=1 stream="stream 0 reverse" dir=server->client error="receiver refused the run: authentication failed"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			type rx struct{ up, sent []byte }
@@ -696,7 +710,7 @@ func TestRelayRefused(t *testing.T) {
 			if !bytes.Equal(down.Bytes(), res.sent) {
 				t.Errorf("server->client bytes changed: %d bytes, sent %d", down.Len(), len(res.sent))
 			}
-			if !logs.has(tc.log) || !logs.has("ended", "0 injections applied") || logs.has("injected ") {
+			if !logs.has(tc.log) || !logs.has("msg=ended ", " injections=0") || logs.has("injected ") {
 				t.Errorf("want a line with %q, no injection:\n%s", tc.log, logs)
 			}
 		})
@@ -722,28 +736,28 @@ func TestRelayUntouched(t *testing.T) {
 		up   []byte
 		log  string
 	}{
-		{"abort", slices.Concat(hello(t, wire.Abort, 0, ""), auth, zeros), "stream 0 abort: ended"},
-		{"finish", slices.Concat(hello(t, wire.Finish, 1, ""), auth, zeros), "stream 1 finish: ended"},
-		{"http", append([]byte("GET / HTTP/1.1\r\n\r\n"), zeros...), "not a zerocheck hello (first bytes 47 45 54"},
-		{"zeros", zeros, "not a zerocheck hello (first bytes 00"},
-		{"version", append([]byte{'Z', 'C', 'H', 'K', unknown, 1, 0, 0}, zeros...), fmt.Sprintf("not a zerocheck hello (peer speaks zerocheck protocol version %d", unknown)},
+		{"abort", slices.Concat(hello(t, wire.Abort, 0, ""), auth, zeros), `msg=ended conn=1 stream="stream 0 abort" `},
+		{"finish", slices.Concat(hello(t, wire.Finish, 1, ""), auth, zeros), `msg=ended conn=1 stream="stream 1 finish" `},
+		{"http", append([]byte("GET / HTTP/1.1\r\n\r\n"), zeros...), `level=WARN msg="not a zerocheck hello: relaying untouched" conn=1 error="first bytes 47 45 54`},
+		{"zeros", zeros, `msg="not a zerocheck hello: relaying untouched" conn=1 error="first bytes 00`},
+		{"version", append([]byte{'Z', 'C', 'H', 'K', unknown, 1, 0, 0}, zeros...), fmt.Sprintf(`msg="not a zerocheck hello: relaying untouched" conn=1 error="peer speaks zerocheck protocol version %d`, unknown)},
 		// A sender of the previous release: its hello is not read.
-		{"previous version", slices.Concat(withVersion(fwd, wire.Version-1), zeros), fmt.Sprintf("not a zerocheck hello (peer speaks zerocheck protocol version %d", wire.Version-1)},
+		{"previous version", slices.Concat(withVersion(fwd, wire.Version-1), zeros), fmt.Sprintf(`msg="not a zerocheck hello: relaying untouched" conn=1 error="peer speaks zerocheck protocol version %d`, wire.Version-1)},
 		{"result", append(result, zeros...), "expected a hello frame, got a result frame"},
 		{"challenge first", append(challengeFrame(t), zeros...), "expected a hello frame, got a challenge frame"},
-		{"direction", append(bad, zeros...), `unknown direction "sideways": relaying untouched`},
-		{"undecodable", append(junk, zeros...), "undecodable hello"},
-		{"short", []byte("ZCH"), "ended: client->server 3 bytes"},
-		{"empty", nil, "ended: client->server 0 bytes, server->client 7 bytes"},
+		{"direction", append(bad, zeros...), `level=WARN msg="hello with unknown direction: relaying untouched" conn=1 stream="stream 0 sideways" direction=sideways`},
+		{"undecodable", append(junk, zeros...), `level=WARN msg="undecodable hello: relaying untouched" conn=1 error=`},
+		{"short", []byte("ZCH"), "msg=ended conn=1 client_to_server_bytes=3 "},
+		{"empty", nil, "msg=ended conn=1 client_to_server_bytes=0 server_to_client_bytes=7 "},
 		// A forward hello not followed by an Auth: the data is not found.
-		{"no auth", slices.Concat(fwd, zeros), "client->server has no auth frame after its hello (first bytes 00 00 00"},
-		{"result for auth", slices.Concat(fwd, result, zeros), "got a result frame): relaying untouched"},
-		{"hello again", slices.Concat(fwd, fwd, zeros), "got a hello frame): relaying untouched"},
-		{"auth too long", slices.Concat(fwd, header(wire.Version, wire.TypeAuth, 0, wire.MaxAuth+1), zeros), "client->server has no auth frame after its hello (auth frame claims 1025 bytes: frame too large"},
-		{"auth reserved", slices.Concat(fwd, header(wire.Version, wire.TypeAuth, 1, 2), zeros), "client->server has no auth frame after its hello (protocol error: reserved header bytes"},
-		{"auth version", slices.Concat(fwd, withVersion(auth, unknown), zeros), fmt.Sprintf("has no auth frame after its hello (peer speaks zerocheck protocol version %d", unknown)},
-		{"auth cut short", slices.Concat(fwd, auth[:len(auth)-1]), "conn 1 stream 0 forward: client->server ended before a whole auth frame: nothing injected"},
-		{"auth header cut short", slices.Concat(fwd, auth[:5]), "client->server ended before a whole auth frame: nothing injected"},
+		{"no auth", slices.Concat(fwd, zeros), `msg="missing frame: relaying untouched" conn=1 stream="stream 0 forward" dir=client->server frame=auth after=hello error="first bytes 00 00 00`},
+		{"result for auth", slices.Concat(fwd, result, zeros), `msg="missing frame: relaying untouched" conn=1 stream="stream 0 forward" dir=client->server frame=auth after=hello error="protocol error: expected a auth frame, got a result frame"`},
+		{"hello again", slices.Concat(fwd, fwd, zeros), `msg="missing frame: relaying untouched" conn=1 stream="stream 0 forward" dir=client->server frame=auth after=hello error="protocol error: expected a auth frame, got a hello frame"`},
+		{"auth too long", slices.Concat(fwd, header(wire.Version, wire.TypeAuth, 0, wire.MaxAuth+1), zeros), `msg="missing frame: relaying untouched" conn=1 stream="stream 0 forward" dir=client->server frame=auth after=hello error="auth frame claims 1025 bytes: frame too large`},
+		{"auth reserved", slices.Concat(fwd, header(wire.Version, wire.TypeAuth, 1, 2), zeros), `msg="missing frame: relaying untouched" conn=1 stream="stream 0 forward" dir=client->server frame=auth after=hello error="protocol error: reserved header bytes`},
+		{"auth version", slices.Concat(fwd, withVersion(auth, unknown), zeros), fmt.Sprintf(`msg="missing frame: relaying untouched" conn=1 stream="stream 0 forward" dir=client->server frame=auth after=hello error="peer speaks zerocheck protocol version %d`, unknown)},
+		{"auth cut short", slices.Concat(fwd, auth[:len(auth)-1]), `msg="ended inside a frame: nothing injected" conn=1 stream="stream 0 forward" dir=client->server frame=auth`},
+		{"auth header cut short", slices.Concat(fwd, auth[:5]), `msg="ended inside a frame: nothing injected" conn=1 stream="stream 0 forward" dir=client->server frame=auth`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan []byte, 1)
@@ -781,11 +795,11 @@ func TestRelayReverseWithoutHandshake(t *testing.T) {
 		down []byte
 		log  string
 	}{
-		{"no challenge", data, "server->client does not open with its challenge frame (first bytes 00 00 00"},
-		{"no reply", slices.Concat(chal, data), "server->client has no reply frame after its challenge (first bytes 00 00 00"},
-		{"result for reply", slices.Concat(chal, result, data), "server->client has no reply frame after its challenge (protocol error: expected a reply frame, got a result frame): relaying untouched"},
-		{"reply cut short", slices.Concat(chal, rep[:len(rep)-1]), "server->client ended before a whole reply frame: nothing injected"},
-		{"challenge cut short", chal[:20], "server->client ended before a whole challenge frame: nothing injected"},
+		{"no challenge", data, `msg="no opening frame: relaying untouched" conn=1 stream="stream 0 reverse" dir=server->client frame=challenge error="first bytes 00 00 00`},
+		{"no reply", slices.Concat(chal, data), `msg="missing frame: relaying untouched" conn=1 stream="stream 0 reverse" dir=server->client frame=reply after=challenge error="first bytes 00 00 00`},
+		{"result for reply", slices.Concat(chal, result, data), `msg="missing frame: relaying untouched" conn=1 stream="stream 0 reverse" dir=server->client frame=reply after=challenge error="protocol error: expected a reply frame, got a result frame"`},
+		{"reply cut short", slices.Concat(chal, rep[:len(rep)-1]), `msg="ended inside a frame: nothing injected" conn=1 stream="stream 0 reverse" dir=server->client frame=reply`},
+		{"challenge cut short", chal[:20], `msg="ended inside a frame: nothing injected" conn=1 stream="stream 0 reverse" dir=server->client frame=challenge`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := hello(t, wire.Reverse, 0, "counter")
@@ -802,7 +816,7 @@ func TestRelayReverseWithoutHandshake(t *testing.T) {
 			if !bytes.Equal(down, tc.down) {
 				t.Error("bytes changed")
 			}
-			if !logs.has("conn 1 stream 0 reverse: "+tc.log) || logs.has("injected ") {
+			if !logs.has(tc.log) || logs.has("injected ") {
 				t.Errorf("want a line with %q, no injection:\n%s", tc.log, logs)
 			}
 		})
@@ -869,7 +883,7 @@ func TestRelayReset(t *testing.T) {
 		t.Logf("client sees %v", err)
 	}
 	stop()
-	if !logs.has("conn 1 raw: ended (server->client: read tcp") {
+	if !logs.has(`msg=ended conn=1 stream=raw `, ` error="server->client: read tcp`) {
 		t.Errorf("logs:\n%s", logs)
 	}
 }
@@ -890,7 +904,7 @@ func TestServeShutdown(t *testing.T) {
 	if _, err := io.ReadAll(c); err != nil {
 		t.Logf("client sees %v", err)
 	}
-	if !logs.has("conn 1 raw: ended by the relay's shutdown") {
+	if !logs.has(`msg=ended conn=1 stream=raw `, ` by="the relay's shutdown"`) {
 		t.Errorf("logs:\n%s", logs)
 	}
 }
@@ -911,7 +925,7 @@ func TestServeDialFailure(t *testing.T) {
 		}
 		b, _ := io.ReadAll(c) // the relay closes the connection
 		stop()
-		if len(b) != 0 || !logs.has("conn 1: from 127.0.0.1:", "dialing "+to) {
+		if len(b) != 0 || !logs.has(`level=WARN msg="dial failed" conn=1 stream=`, " from=127.0.0.1:", " to="+to+" error=") {
 			t.Errorf("raw %v: read %q; logs:\n%s", raw, b, logs)
 		}
 	}
@@ -960,10 +974,10 @@ func TestRelayLogCap(t *testing.T) {
 	if !bytes.Equal(b, bytes.Repeat([]byte{0x40}, 3000)) {
 		t.Error("not every byte flipped")
 	}
-	if n := strings.Count(logs.String(), "injected bitflip"); n != maxLogged {
+	if n := strings.Count(logs.String(), "msg=injected conn=1 stream=raw kind=bitflip "); n != maxLogged {
 		t.Errorf("%d injection lines, want %d", n, maxLogged)
 	}
-	if !logs.has("further injections are counted, not logged") || !logs.has("ended: client->server 3000 bytes", "3000 injections applied") {
+	if !logs.has("further injections are counted, not logged") || !logs.has("msg=ended conn=1 stream=raw client_to_server_bytes=3000 ", " injections=3000") {
 		t.Errorf("logs end:\n%s", logs.lines[len(logs.lines)-2:])
 	}
 }
@@ -984,7 +998,7 @@ func TestRelayRefusesDrillThatCannotFire(t *testing.T) {
 			logs := &logBook{}
 			done := make(chan error, 1)
 			go func() {
-				done <- Serve(context.Background(), ln, Options{To: to, Inject: mustParse(t, "bitflip@0,zero@4096:100"), Log: logs.logf})
+				done <- Serve(context.Background(), ln, Options{To: to, Inject: mustParse(t, "bitflip@0,zero@4096:100"), Log: logs.logger()})
 			}()
 			c := dial(t, ln.Addr().String())
 			c.Write(hello(t, dirn, 1, "zeros"))
@@ -1009,7 +1023,7 @@ func TestRelayRefusesDrillThatCannotFire(t *testing.T) {
 				t.Error("the relay dialed the receiver for a refused stream")
 			default:
 			}
-			if want := fmt.Sprintf("conn 1 stream 1 %s: refused: inject item", dirn); !logs.has(want) {
+			if want := fmt.Sprintf(`level=ERROR msg=refused conn=1 stream="stream 1 %s" error="inject item`, dirn); !logs.has(want) {
 				t.Errorf("no %q in\n%s", want, logs)
 			}
 		})

@@ -37,6 +37,10 @@ type ClientOptions struct {
 	Rate int64
 	// Bidir adds Streams streams from the receiver to this end.
 	Bidir bool
+	// Reverse makes every stream run from the receiver to this end (as
+	// iperf3 -R): for a host that may only dial out. Each hello says
+	// "reverse", so a receiver that predates reverse streams refuses it.
+	Reverse bool
 	// Raw sends plain streams: no handshake and no result.
 	Raw bool
 	// Verify holds the settings for verifying reverse streams.
@@ -88,6 +92,10 @@ func NewClient(opt ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("rate must be at most %d bit/s", int64(wire.MaxRate))
 	case opt.Raw && opt.Bidir:
 		return nil, errors.New("--bidir needs the protocol: a raw receiver sends nothing back")
+	case opt.Raw && opt.Reverse:
+		return nil, errors.New("--reverse needs the protocol: a raw receiver sends nothing back")
+	case opt.Bidir && opt.Reverse:
+		return nil, errors.New("--bidir and --reverse exclude each other")
 	case opt.Raw && opt.Token != nil:
 		return nil, errors.New("a token needs the protocol: a raw stream has no handshake to prove it in")
 	}
@@ -168,7 +176,7 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 	frames := make([][]byte, len(hellos))
 	for i := range hellos {
 		dir := wire.Forward
-		if i >= o.Streams {
+		if i >= o.Streams || o.Reverse {
 			dir = wire.Reverse
 		}
 		hellos[i] = wire.Hello{

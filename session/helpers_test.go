@@ -419,7 +419,7 @@ func startRelay(t *testing.T, addr, spec string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- relay.Serve(ctx, ln, relay.Options{To: addr, Inject: inj, Log: func(string, ...any) {}})
+		done <- relay.Serve(ctx, ln, relay.Options{To: addr, Inject: inj})
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -385,7 +385,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
 			// was accepted: the server is still sound; wait and go on,
 			// as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed; retrying", "error", aerr.Error(), "backoff", backoff.String())
+			s.log.Warn("accept failed; retrying", "error", aerr.Error(), "backoff_seconds", backoff.Seconds())
 			time.Sleep(backoff)
 			continue
 		}
@@ -553,7 +553,7 @@ func (s *Server) join(ctx context.Context, h wire.Hello, c net.Conn) (*run, erro
 			s.mu.Unlock()
 			go s.watch(r)
 			s.log.Info("session start", "run_id", h.RunID, "peer", c.RemoteAddr().String(), "streams", h.Streams,
-				"pattern", h.Pattern, "bytes", h.Bytes*int64(h.Streams), "duration", h.Duration.String(), "rate_bps", h.Rate,
+				"pattern", h.Pattern, "bytes", h.Bytes*int64(h.Streams), "duration_seconds", h.Duration.Seconds(), "rate_bps", h.Rate,
 				"sender_version", truncate(h.Version))
 		}
 	}

@@ -51,7 +51,7 @@ Exit codes: 0 the analysis was printed (even with warnings), 2 usage error,
 		},
 	}
 	cmd.Flags().IntVar(&o.top, "top", 20, "fact rows to print, strongest separation first (0: all)")
-	cmd.Flags().BoolVar(&o.json, "json", false, "write the analysis as JSON (every row)")
+	cmd.Flags().BoolVarP(&o.json, "json", "J", false, "write the analysis as JSON (every row)")
 	return cmd
 }
 

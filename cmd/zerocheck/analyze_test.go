@@ -103,7 +103,7 @@ func TestAnalyzeCommand(t *testing.T) {
 			if code != tc.code || !strings.Contains(stderr, tc.stderr) || out != "" {
 				t.Fatalf("exit %d (want %d), stdout %q, stderr %q", code, tc.code, out, stderr)
 			}
-			if usage := strings.Contains(stderr, "Usage:"); usage != (code == exitUsage) {
+			if usage := strings.Contains(stderr, "Run 'zerocheck analyze --help' for usage."); usage != (code == exitUsage) {
 				t.Fatalf("usage printed: %v, exit %d", usage, code)
 			}
 		})

@@ -28,7 +28,7 @@ import (
 // repoRoot is the repository root, seen from this package's directory.
 const repoRoot = "../.."
 
-// installedBinary is where the README installs zerocheck, and so where the
+// installedBinary is where docs/deploy.md installs zerocheck, and so where the
 // systemd units and the cron line run it.
 const installedBinary = "/usr/local/bin/zerocheck"
 
@@ -328,7 +328,7 @@ func systemdCommands(file, text string) ([]commandLine, []error) {
 			continue
 		}
 		if words[0] != installedBinary {
-			errs = append(errs, errAt(file, first, "runs %s, want %s (where the README installs it)", words[0], installedBinary))
+			errs = append(errs, errAt(file, first, "runs %s, want %s (where docs/deploy.md installs it)", words[0], installedBinary))
 			continue
 		}
 		if len(words) == 1 {
@@ -430,7 +430,7 @@ func cronCommands(file, text string) ([]commandLine, []error) {
 			continue
 		}
 		if words[prog].text != installedBinary {
-			errs = append(errs, errAt(file, n, "runs %s, want %s (where the README installs it)", words[prog].text, installedBinary))
+			errs = append(errs, errAt(file, n, "runs %s, want %s (where docs/deploy.md installs it)", words[prog].text, installedBinary))
 			continue
 		}
 		c := commandLine{file: file, line: n}

@@ -1,8 +1,8 @@
 package main
 
 // The examples users copy: every zerocheck command line of each command's
-// --help Example and of the README's sh blocks. TestDocExamples extracts
-// them, parses each with the real command tree, and runs each for real on
+// --help Example and of the sh blocks of the README and docs/*.md.
+// TestDocExamples extracts them, parses each with the real command tree, and runs each for real on
 // 127.0.0.1, asserting what its text claims (exit code, verdict, what the
 // output says). To run here, an example's words are substituted: host
 // names by 127.0.0.1 test addresses, well-known ports by free ones, /etc
@@ -39,7 +39,7 @@ import (
 
 // docExample is a zerocheck command line shown to users.
 type docExample struct {
-	where []string // README.md:LINE, or "zerocheck CMD --help"
+	where []string // README.md:LINE, docs/PAGE.md:LINE, or "zerocheck CMD --help"
 	text  string   // the shell line: prompt and comment cut, continuations joined
 	argv  []string // zerocheck's arguments, from the subcommand on
 }
@@ -71,7 +71,7 @@ var exampleRuns = map[string]exampleRun{
 	"zerocheck send --token-file /etc/zerocheck/token --peers /etc/zerocheck/peers --duration 5m --report-dir /var/lib/zerocheck/reports -q": {run: trySendPeers},
 	"zerocheck send --raw --pattern zeros --bytes 1GiB 127.0.0.1:8080":                                                                       {run: trySendRaw},
 	"zerocheck send --raw --pattern zeros --bytes 1MiB hostB":                                                                                {run: trySendRaw},
-	"30 2 * * * f=/var/lib/zerocheck/sweep/$(date +\\%F).json; zerocheck send hostB --pattern random --streams 4 --bidir --duration 5m --rate 5G --quiet --json >\"$f\"; /usr/local/bin/zerocheck-alert $? \"$f\"": {reason: "run as cron runs it, with the zerocheck-alert script, by TestREADMEAlertSnippet"},
+	"30 2 * * * f=/var/lib/zerocheck/sweep/$(date +\\%F).json; zerocheck send hostB --pattern random --streams 4 --bidir --duration 5m --rate 5G --quiet --json >\"$f\"; /usr/local/bin/zerocheck-alert $? \"$f\"": {reason: "run as cron runs it, with the zerocheck-alert script, by TestDocAlertSnippet"},
 
 	// verify and gen, nc's partners
 	"nc -l 8080 | zerocheck verify --pattern zeros":                            {run: tryVerifyFromNC},
@@ -170,8 +170,8 @@ func TestDocExamples(t *testing.T) {
 	}
 }
 
-// docExamples returns the examples of --help and the README, one per
-// distinct text, in the order first shown.
+// docExamples returns the examples of --help, the README and docs/*.md,
+// one per distinct text, in the order first shown.
 func docExamples(t *testing.T) []docExample {
 	t.Helper()
 	var exs []docExample
@@ -205,27 +205,45 @@ func docExamples(t *testing.T) []docExample {
 	}
 	walk(newRoot(strings.NewReader(""), io.Discard, io.Discard))
 
-	lines := strings.Split(readRepoFile(t, "README.md"), "\n")
-	inSh := false
-	var block []string
-	var start int
-	for i, l := range lines {
-		switch {
-		case !inSh && strings.TrimSpace(l) == "```sh":
-			inSh, block, start = true, nil, i+2
-		case inSh && strings.TrimSpace(l) == "```":
-			inSh = false
-			joined, at := joinContinuedAt(block)
-			for j, b := range joined {
-				if b = cutComment(promptRE.ReplaceAllString(b, "")); b != "" {
-					add(fmt.Sprintf("README.md:%d", start+at[j]), b)
+	for _, file := range docFiles(t) {
+		lines := strings.Split(readRepoFile(t, file), "\n")
+		inSh := false
+		var block []string
+		var start int
+		for i, l := range lines {
+			switch {
+			case !inSh && strings.TrimSpace(l) == "```sh":
+				inSh, block, start = true, nil, i+2
+			case inSh && strings.TrimSpace(l) == "```":
+				inSh = false
+				joined, at := joinContinuedAt(block)
+				for j, b := range joined {
+					if b = cutComment(promptRE.ReplaceAllString(b, "")); b != "" {
+						add(fmt.Sprintf("%s:%d", file, start+at[j]), b)
+					}
 				}
+			case inSh:
+				block = append(block, l)
 			}
-		case inSh:
-			block = append(block, l)
 		}
 	}
 	return exs
+}
+
+// docFiles are the hand-written pages whose examples users copy: the
+// README and the pages of docs/ (not the generated reference under
+// docs/cli, whose examples are the --help ones), as repository paths.
+func docFiles(t *testing.T) []string {
+	t.Helper()
+	pages, err := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no docs/*.md pages: %v", err)
+	}
+	files := []string{"README.md"}
+	for _, p := range pages {
+		files = append(files, "docs/"+filepath.Base(p))
+	}
+	return files
 }
 
 // promptRE is the "hostB$ " a README line starts with to say where it runs.
@@ -574,7 +592,7 @@ func tryRecvService(t *testing.T, e *docEnv, ex docExample) {
 	}
 }
 
-// tryRecvRaw: recv --raw verifies a plain stream (the README feeds it
+// tryRecvRaw: recv --raw verifies a plain stream (docs/usage.md feeds it
 // head -c 1G /dev/zero | nc -N hostB 7777) and exits with its code.
 func tryRecvRaw(t *testing.T, e *docEnv, ex docExample) {
 	r := start(t, true, append(e.apply(ex.argv, nil), "--listen", "127.0.0.1:0")...)
@@ -659,7 +677,7 @@ func ncListen(t *testing.T) (string, <-chan []byte) {
 }
 
 // trySendRaw: send --raw writes the bare pattern, exactly --bytes of it,
-// to any listener (nc -l | xxd -a in the README) and says what it sent.
+// to any listener (nc -l | xxd -a in docs/usage.md) and says what it sent.
 func trySendRaw(t *testing.T, e *docEnv, ex docExample) {
 	addr, got := ncListen(t)
 	argv := e.apply(ex.argv, map[string]string{"hostB": addr, "127.0.0.1:8080": addr})
@@ -724,7 +742,7 @@ func genTo(t *testing.T, addr string, argv ...string) int {
 }
 
 // tryVerifyFromNC: nc -l 8080 | zerocheck verify --pattern zeros, fed
-// by the README's sender (gen | nc -N), reports clean.
+// by docs/usage.md's sender (gen | nc -N), reports clean.
 func tryVerifyFromNC(t *testing.T, e *docEnv, ex docExample) {
 	addr, v := pipeVerify(t, e.apply(ex.argv, nil)...)
 	genTo(t, addr, "gen", "--pattern", "zeros", "--bytes", "10MiB")
@@ -737,7 +755,7 @@ func tryVerifyFromNC(t *testing.T, e *docEnv, ex docExample) {
 }
 
 // tryGenToNC: gen | nc -N hostB 8080 delivers exactly --bytes of the
-// pattern, which the README's receiver (nc -l | verify) finds clean.
+// pattern, which docs/usage.md's receiver (nc -l | verify) finds clean.
 func tryGenToNC(t *testing.T, e *docEnv, ex docExample) {
 	argv := e.apply(ex.argv, nil)
 	addr, v := pipeVerify(t, "verify", "--pattern", "zeros")
@@ -794,7 +812,7 @@ func tryLoopback(t *testing.T, e *docEnv, ex docExample) {
 	checkClaims(t, argv, decodeJSON(t, out))
 }
 
-// The drill of the README and relay --help: the relay and the sender.
+// The drill of docs/usage.md and relay --help: the relay and the sender.
 const (
 	drillRelay = "zerocheck relay --listen :7778 --to hostB:7777 --inject block@1GiB:5,bitflip%10GiB"
 	drillSend  = "zerocheck send hostR:7778 --duration 5m; echo \"exit $?\""
@@ -874,7 +892,7 @@ func tryHostinfo(t *testing.T, e *docEnv, ex docExample) {
 	}
 }
 
-// tryAnalyze: the reports of two runs, kept as the README and deploy/
+// tryAnalyze: the reports of two runs, kept as docs/analyze.md and deploy/
 // keep them (the sweep's on hostA, the receiver's on hostB), gathered and
 // analysed: two clean runs between the pair.
 func tryAnalyze(t *testing.T, e *docEnv, ex docExample) {
@@ -890,7 +908,7 @@ func tryAnalyze(t *testing.T, e *docEnv, ex docExample) {
 	r.wait(t)
 	argv := e.apply(ex.argv, map[string]string{"/var/lib/zerocheck/reports": recvd, "/var/lib/zerocheck/sweep": sweep})
 	// --help's example runs where the hosts' trees were gathered, the
-	// README's one directory up.
+	// docs' one directory up.
 	cwd := e.dir
 	if slices.ContainsFunc(argv, func(w string) bool { return strings.HasPrefix(w, "hostA/") }) {
 		cwd = reports
@@ -927,12 +945,12 @@ func tryAnalyze(t *testing.T, e *docEnv, ex docExample) {
 	t.Errorf("no pair row with 2 runs, 2 clean:\n%s", out)
 }
 
-// TestREADMEAlertSnippet runs the README's crontab line and its
+// TestDocAlertSnippet runs docs/deploy.md's crontab line and its
 // zerocheck-alert script as cron would (sh), against a receiver behind a
 // corrupting relay (exit 1: page, with the first region) and against no
 // receiver (exit 3: warn, with the error): each code reaches the alert
 // with the report's own words, from the report file the line names.
-func TestREADMEAlertSnippet(t *testing.T) {
+func TestDocAlertSnippet(t *testing.T) {
 	var ex docExample
 	for _, x := range docExamples(t) {
 		if cronFields.MatchString(x.text) {
@@ -940,13 +958,13 @@ func TestREADMEAlertSnippet(t *testing.T) {
 		}
 	}
 	if ex.text == "" {
-		t.Fatal("no crontab line among the README's examples")
+		t.Fatal("no crontab line among the docs' examples")
 	}
 	e := newDocEnv(t)
 	if _, err := exec.LookPath("jq"); err != nil {
 		t.Skip("the alert script needs jq")
 	}
-	script := readmeBlock(t, "# zerocheck-alert CODE REPORT: what each exit code means (page and warn are yours)")
+	script := docBlock(t, "docs/deploy.md", "# zerocheck-alert CODE REPORT: what each exit code means (page and warn are yours)")
 	binDir := filepath.Join(e.dir, "bin")
 	os.MkdirAll(binDir, 0o755)
 	for name, body := range map[string]string{
@@ -983,58 +1001,60 @@ func TestREADMEAlertSnippet(t *testing.T) {
 	}
 }
 
-// readmeBlock returns the README code block whose first line is first.
-func readmeBlock(t *testing.T, first string) string {
+// docBlock returns the sh code block of file whose first line is first.
+func docBlock(t *testing.T, file, first string) string {
 	t.Helper()
-	_, rest, ok := strings.Cut(readRepoFile(t, "README.md"), "```sh\n"+first+"\n")
+	_, rest, ok := strings.Cut(readRepoFile(t, file), "```sh\n"+first+"\n")
 	if !ok {
-		t.Fatalf("README has no block starting %q", first)
+		t.Fatalf("%s has no block starting %q", file, first)
 	}
 	block, _, _ := strings.Cut(rest, "```")
 	return first + "\n" + block
 }
 
-// inlineRE is a zerocheck command in a README code span.
+// inlineRE is a zerocheck command in a code span of the docs.
 var inlineRE = regexp.MustCompile("`(zerocheck [^`]+)`")
 
-// flagRE is a long flag as the README writes it in a span.
+// flagRE is a long flag as the docs write it in a span.
 var flagRE = regexp.MustCompile(`(?:^|[\s\[(])--([a-z][a-z0-9-]*)`)
 
-// TestREADMEInlineFlags: the commands the README names in running text
-// and tables (`zerocheck recv [--listen ADDR] ...`, `zerocheck loopback
-// --bytes 4GiB`) are too short or too schematic to run, but every flag
-// they name must be a flag of that command, so that a renamed flag fails
-// here and not in a reader's shell.
-func TestREADMEInlineFlags(t *testing.T) {
+// TestDocInlineFlags: the commands the README and docs/*.md name in
+// running text and tables (`zerocheck recv [--listen ADDR] ...`,
+// `zerocheck loopback --bytes 4GiB`) are too short or too schematic to
+// run, but every flag they name must be a flag of that command, so that a
+// renamed flag fails here and not in a reader's shell.
+func TestDocInlineFlags(t *testing.T) {
 	root := newRoot(strings.NewReader(""), io.Discard, io.Discard)
-	inFence := false
 	spans := 0
-	for i, l := range strings.Split(readRepoFile(t, "README.md"), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), "```") {
-			inFence = !inFence
-			continue
-		}
-		if inFence {
-			continue
-		}
-		for _, m := range inlineRE.FindAllStringSubmatch(l, -1) {
-			words := strings.Fields(m[1])
-			if len(words) < 2 {
+	for _, file := range docFiles(t) {
+		inFence := false
+		for i, l := range strings.Split(readRepoFile(t, file), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "```") {
+				inFence = !inFence
 				continue
 			}
-			cmd, _, err := root.Find(words[1:2])
-			if err != nil || cmd == root {
-				continue // `zerocheck --version`, a name in prose
+			if inFence {
+				continue
 			}
-			spans++
-			for _, f := range flagRE.FindAllStringSubmatch(m[1], -1) {
-				if cmd.Flags().Lookup(f[1]) == nil && cmd.InheritedFlags().Lookup(f[1]) == nil {
-					t.Errorf("README.md:%d: `%s`: %s has no flag --%s", i+1, m[1], cmd.CommandPath(), f[1])
+			for _, m := range inlineRE.FindAllStringSubmatch(l, -1) {
+				words := strings.Fields(m[1])
+				if len(words) < 2 {
+					continue
+				}
+				cmd, _, err := root.Find(words[1:2])
+				if err != nil || cmd == root {
+					continue // `zerocheck --version`, a name in prose
+				}
+				spans++
+				for _, f := range flagRE.FindAllStringSubmatch(m[1], -1) {
+					if cmd.Flags().Lookup(f[1]) == nil && cmd.InheritedFlags().Lookup(f[1]) == nil {
+						t.Errorf("%s:%d: `%s`: %s has no flag --%s", file, i+1, m[1], cmd.CommandPath(), f[1])
+					}
 				}
 			}
 		}
 	}
 	if spans < 10 {
-		t.Errorf("only %d zerocheck commands found in the README's code spans: is the reader broken?", spans)
+		t.Errorf("only %d zerocheck commands found in the docs' code spans: is the reader broken?", spans)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // the same; a bad one is still exit 2 with what is wanted.
 func TestDurationPlainSeconds(t *testing.T) {
 	r := start(t, true, "recv", "--listen", "127.0.0.1:0", "-q", "--no-hostinfo", "--idle-timeout", "30", "--stream-wait", "5")
-	for arg, want := range map[string]string{"1": "duration=1s", "0.5": "duration=500ms"} {
+	for arg, want := range map[string]string{"1": "duration_seconds=1 ", "0.5": "duration_seconds=0.5 "} {
 		if code, _, stderr := send(t, r.addr, "-t", arg, "--no-hostinfo"); code != exitClean {
 			t.Fatalf("send -t %s: exit %d: %s", arg, code, stderr)
 		}

@@ -59,6 +59,6 @@ instead of this host.`,
 	}
 	cmd.Flags().StringVar(&o.info.Root, "root", "/", "directory standing for / (a copied tree's facts come from the tree alone)")
 	cmd.Flags().StringVar(&o.info.Interface, "interface", "", "network interface whose driver, offloads and error counters to show")
-	cmd.Flags().BoolVar(&o.json, "json", false, "write the facts as JSON")
+	cmd.Flags().BoolVarP(&o.json, "json", "J", false, "write the facts as JSON")
 	return cmd
 }

@@ -25,8 +25,13 @@ func (l *logFlag) Set(v string) error {
 }
 
 func (l *logFlag) add(fl *pflag.FlagSet) {
+	l.addFor(fl, "one per session start and end, refusal and failure")
+}
+
+// addFor adds the flag to a command whose log lines are what.
+func (l *logFlag) addFor(fl *pflag.FlagSet, what string) {
 	l.format = "text"
-	fl.Var(l, "log-format", "log lines on stderr as text (key=value) or json, one per session start and end, refusal and failure")
+	fl.Var(l, "log-format", "log lines on stderr as text (key=value) or json, "+what)
 }
 
 // logger returns the logger the flag asks for, writing to w.

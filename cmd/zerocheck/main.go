@@ -58,9 +58,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "zerocheck: %v\n", err)
 	}
 	if code == exitUsage && !isVerdict && !isConfig && cmd != nil {
-		// Usage goes to stderr: stdout carries gen's stream and --json
-		// reports, which usage text would corrupt.
-		fmt.Fprint(stderr, "\n"+cmd.UsageString())
+		// One line, not the help text: the help would bury the error
+		// that says what to fix. Stderr: stdout carries gen's stream and
+		// --json reports.
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
 }

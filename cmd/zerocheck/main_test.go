@@ -264,12 +264,12 @@ func TestExitCodes(t *testing.T) {
 			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
 				t.Fatalf("exit %d (want %d), stderr %q (want %q)", code, tc.code, stderr, tc.stderr)
 			}
-			// Usage text goes to stderr, for usage errors only: stdout is
-			// gen's stream or a --json report.
-			if code == exitUsage && (!strings.Contains(stderr, "Usage:") || stdout != "") {
+			// The pointer to --help goes to stderr, for usage errors only:
+			// stdout is gen's stream or a --json report.
+			if code == exitUsage && (!strings.Contains(stderr, "--help' for usage.") || stdout != "") {
 				t.Fatalf("usage error: stdout %q, stderr %q", stdout, stderr)
 			}
-			if code != exitUsage && strings.Contains(stderr, "Usage:") {
+			if code != exitUsage && strings.Contains(stderr, "for usage.") {
 				t.Fatalf("usage printed for a runtime failure: %q", stderr)
 			}
 		})
@@ -622,7 +622,7 @@ func TestMismatchIsExit2(t *testing.T) {
 			num(t, m["bytes_verified"]) != 1<<20 || m["looks_like"] != "counter" || m["seed_sent"] != nil {
 			t.Fatalf("%s: exit %d, verdict %v, pattern_sent %v, looks_like %v, bytes %v", who, code, m["verdict"], m["pattern_sent"], m["looks_like"], m["bytes_verified"])
 		}
-		if !strings.Contains(stderr, why) || strings.Contains(stderr, "Usage:") {
+		if !strings.Contains(stderr, why) || strings.Contains(stderr, "for usage.") {
 			t.Fatalf("%s: stderr %q", who, stderr)
 		}
 	}

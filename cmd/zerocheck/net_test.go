@@ -91,13 +91,12 @@ func (p *proc) wait(t *testing.T) int {
 func (p *proc) stderr() string { <-p.done; return p.errbuf.String() }
 
 // listenAddr finds the address in a line that says where the process
-// listens: the relay's "relay: listening on ADDR, ..." or a log line
-// with message msg and attribute addr, as text or JSON.
+// listens: a log line (recv, relay) with message msg and attribute addr,
+// as text or JSON.
 func listenAddr(line, msg string) (string, bool) {
 	for _, f := range []struct{ marker, start, end string }{
 		{"msg=" + msg + " ", "addr=", " "},
 		{`"msg":"` + msg + `"`, `"addr":"`, `"`},
-		{msg + " on ", msg + " on ", ","},
 	} {
 		if !strings.Contains(line, f.marker) {
 			continue

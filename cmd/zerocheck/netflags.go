@@ -69,6 +69,7 @@ type runFlags struct {
 	duration   time.Duration
 	rate       rateValue
 	bidir      bool
+	reverse    bool
 	json       bool
 	quiet      bool
 	noHost     bool
@@ -85,7 +86,8 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	durationVarP(fl, &f.duration, "duration", "t", 10*time.Second, "how long to send (30s, 5m, or plain seconds as iperf3 -t takes them)")
 	fl.Var(&f.rate, "rate", "cap each direction at this many bits per second (e.g. 500M), for burn-in on live links")
 	fl.BoolVar(&f.bidir, "bidir", false, "stream and verify both directions at once (as many streams again from the receiver)")
-	fl.BoolVar(&f.json, "json", false, "write the report as JSON")
+	fl.BoolVarP(&f.reverse, "reverse", "R", false, "the receiver streams to this end, which verifies (as iperf3 -R): for a host that may only dial out")
+	fl.BoolVarP(&f.json, "json", "J", false, "write the report as JSON")
 	addVerbose(cmd)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&f.noHost, "no-hostinfo", false, "do not collect or send this host's facts")
@@ -104,6 +106,9 @@ func (f *runFlags) client(cmd *cobra.Command, addr string) (session.ClientOption
 	if cmd.Flags().Changed("bytes") && cmd.Flags().Changed("duration") {
 		return session.ClientOptions{}, errors.New("--bytes and --duration exclude each other")
 	}
+	if f.reverse && f.bidir {
+		return session.ClientOptions{}, errors.New("--reverse and --bidir exclude each other: --bidir already streams from the receiver too")
+	}
 	if cmd.Flags().Changed("bytes") && f.bytes == 0 {
 		return session.ClientOptions{}, errors.New("--bytes must be positive")
 	}
@@ -116,6 +121,7 @@ func (f *runFlags) client(cmd *cobra.Command, addr string) (session.ClientOption
 	o := session.ClientOptions{
 		Addr: addr, Pattern: p, Seed: seed, Streams: f.streams,
 		Bytes: int64(f.bytes), Duration: f.duration, Rate: int64(f.rate), Bidir: f.bidir,
+		Reverse:     f.reverse,
 		Verify:      verify.Options{Pattern: p, Seed: seed, MergeGap: f.mergeGap, MaxRegions: f.maxRegions},
 		IdleTimeout: f.idle,
 		Version:     versionString(),

@@ -143,7 +143,7 @@ With --raw there is no protocol: any plain stream is verified against
 	fl.BoolVar(&o.server.Once, "once", false, "serve one run, print its report and exit with its code")
 	fl.BoolVar(&o.server.Raw, "raw", false, "verify plain streams against --pattern: no handshake, no result message")
 	fl.Var(&rawBytes, "bytes", "with --raw: each stream's planned size; a shorter one is incomplete (exit 3)")
-	fl.BoolVar(&o.json, "json", false, "write each report as JSON")
+	fl.BoolVarP(&o.json, "json", "J", false, "write each report as JSON")
 	addVerbose(cmd)
 	fl.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&noHost, "no-hostinfo", false, "do not collect or send this host's facts")
@@ -307,8 +307,13 @@ func runRecv(cmd *cobra.Command, o recvOptions) error {
 		}()
 		log.Info("health endpoint", "addr", hl.Addr().String())
 	}
+	// allow stays a list: a JSON array in a JSON log.
+	allow := make([]string, len(o.server.Allow))
+	for i, p := range o.server.Allow {
+		allow[i] = p.String()
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "token", o.server.Token != nil,
-		"allow", fmt.Sprint(o.server.Allow), "version", o.server.Version)
+		"allow", allow, "version", o.server.Version)
 	stop := func() {}
 	if !o.quiet && o.log.format == "text" {
 		// Progress is for people; a JSON log is for machines.

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/zerocheck/zerocheck/relay"
@@ -16,6 +15,7 @@ import (
 type relayOptions struct {
 	listen string
 	relay  relay.Options
+	log    logFlag
 }
 
 func newRelay() *cobra.Command {
@@ -108,6 +108,7 @@ every stream but one that already holds its random block.`,
 	f.StringVar(&inject, "inject", "", "corruption to inject into each data stream (see above); empty: relay untouched")
 	f.BoolVar(&o.relay.Raw, "raw", false, "no protocol: the client-to-server direction is the data stream from its first byte")
 	f.StringVar(&seed, "seed", fmt.Sprintf("%#x", relay.DefaultSeed), "seed of rate-based positions and random bytes (decimal or 0x hex)")
+	o.log.addFor(f, "one per injection, ended connection and protocol surprise")
 	return cmd
 }
 
@@ -120,23 +121,15 @@ func runRelay(cmd *cobra.Command, o relayOptions) error {
 	if err != nil {
 		return runtimeError{err}
 	}
-	stderr := cmd.ErrOrStderr()
-	var mu sync.Mutex
-	o.relay.Log = func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(stderr, "relay: "+format+"\n", args...)
+	log := o.log.logger(cmd.ErrOrStderr())
+	o.relay.Log = log
+	mode := "protocol"
+	if o.relay.Raw {
+		mode = "raw"
 	}
-	fmt.Fprintf(stderr, "relay: listening on %s, relaying to %s\n", ln.Addr(), o.relay.To)
-	if len(o.relay.Inject) == 0 {
-		o.relay.Log("injecting nothing: relaying every byte untouched")
-	} else {
-		mode := "each data stream"
-		if o.relay.Raw {
-			mode = "each connection's client-to-server bytes (raw)"
-		}
-		o.relay.Log("injecting %s into %s, seed %#x", relay.FormatSpec(o.relay.Inject), mode, o.relay.Seed)
-	}
+	// The seed as a string: a JSON number would lose a seed above 2^53.
+	log.Info("listening", "addr", ln.Addr().String(), "to", o.relay.To, "inject", relay.FormatSpec(o.relay.Inject),
+		"mode", mode, "seed", fmt.Sprintf("%#x", o.relay.Seed))
 	if err := relay.Serve(ctx, ln, o.relay); err != nil {
 		if errors.As(err, new(*relay.NoEffectError)) {
 			// The drill cannot fire on what the sender sends.

@@ -98,11 +98,11 @@ func TestRelayHelpExample(t *testing.T) {
 		t.Fatalf("relay exit %d", code)
 	}
 	for _, e := range ev {
-		if want := fmt.Sprintf("injected %s at offset %d, %d bytes", e.Kind, e.Offset, e.Len); !strings.Contains(rl.stderr(), want) {
+		if want := fmt.Sprintf("msg=injected conn=1 stream=\"stream 0 forward\" kind=%s offset=%d bytes=%d ", e.Kind, e.Offset, e.Len); !strings.Contains(rl.stderr(), want) {
 			t.Errorf("relay did not log %q:\n%s", want, rl.stderr())
 		}
 	}
-	if want := fmt.Sprintf("%d injections applied", len(ev)); !strings.Contains(rl.stderr(), want) {
+	if want := fmt.Sprintf(" injections=%d\n", len(ev)); !strings.Contains(rl.stderr(), want) {
 		t.Errorf("relay did not log %q:\n%s", want, rl.stderr())
 	}
 }
@@ -168,7 +168,7 @@ func TestRelayInjectionsFire(t *testing.T) {
 				if code != 3 || !strings.Contains(fmt.Sprint(s["error"]), "relay: inject item") || !strings.Contains(fmt.Sprint(s["error"]), "cannot change pattern "+pat) {
 					t.Errorf("%s: send exit %d, error %v; want 3 and the relay's refusal\n%s", name, code, s["error"], stderr)
 				}
-				if code := rl.wait(t); code != 2 || !strings.Contains(rl.stderr(), "refused: inject item") {
+				if code := rl.wait(t); code != 2 || !strings.Contains(rl.stderr(), `level=ERROR msg=refused conn=1 stream="stream 0 forward" error="inject item`) {
 					t.Errorf("%s: relay exit %d, want 2:\n%s", name, code, rl.stderr())
 				}
 				continue

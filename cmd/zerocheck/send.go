@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -28,6 +29,7 @@ type sendOptions struct {
 	sinks *sinks
 	json  bool
 	quiet bool
+	log   *slog.Logger
 }
 
 func newSend() *cobra.Command {
@@ -35,6 +37,7 @@ func newSend() *cobra.Command {
 	var raw bool
 	var bind, peersFile, tokenFile string
 	resultMemory := sizeValue(session.DefaultResultMemory)
+	var lf logFlag
 	sk := &sinks{}
 	cmd := &cobra.Command{
 		Use:   "send ADDR... [flags]",
@@ -85,7 +88,7 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 				}
 				peers[i] = addr
 			}
-			o := sendOptions{peers: peers, json: f.json, quiet: f.quiet, sinks: sk}
+			o := sendOptions{peers: peers, json: f.json, quiet: f.quiet, sinks: sk, log: lf.logger(cmd.ErrOrStderr())}
 			var err error
 			if o.client, err = f.client(cmd, peers[0]); err != nil {
 				return err
@@ -95,6 +98,8 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 			switch {
 			case raw && f.bidir:
 				return errors.New("--raw and --bidir exclude each other: a raw receiver sends nothing back")
+			case raw && f.reverse:
+				return errors.New("--raw and --reverse exclude each other: a raw receiver sends nothing back")
 			case raw && f.json:
 				return errors.New("--raw sends no report to write as JSON: the receiver has the verdict")
 			case raw && len(peers) > 1:
@@ -134,6 +139,7 @@ any listener, e.g. "nc -l 7777 | xxd -a", and send reports only what it sent.`,
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the receivers' shared token")
 	cmd.Flags().Var(&resultMemory, "max-result-memory", "memory the receivers' results may take at once (e.g. 256MiB); past it they wait their turn, or are refused")
 	sk.add(cmd)
+	lf.addFor(cmd.Flags(), "for what is not a report: a run's report not recorded, a sweep interrupted")
 	return cmd
 }
 
@@ -224,7 +230,7 @@ func runSend(cmd *cobra.Command, o sendOptions) error {
 	var bad []string
 	for i, peer := range o.peers {
 		if err := cmd.Context().Err(); err != nil {
-			fmt.Fprintf(stderr, "zerocheck: interrupted: %d of %d peers not run\n", len(o.peers)-i, len(o.peers))
+			o.log.Warn("interrupted", "peers_not_run", len(o.peers)-i, "peers", len(o.peers))
 			worst = worse(worst, verdictError{verdict: report.Incomplete, reason: "interrupted"})
 			break
 		}
@@ -240,7 +246,7 @@ func runSend(cmd *cobra.Command, o sendOptions) error {
 		rep := c.Run(cmd.Context())
 		stop()
 		for _, err := range o.sinks.write(rep) {
-			fmt.Fprintf(stderr, "zerocheck: %s: %v\n", peer, err)
+			o.log.Error("run not recorded", "run_id", rep.RunID, "peer", peer, "error", err.Error())
 			worst = worse(worst, runtimeError{err})
 		}
 		counts[rep.Verdict]++

@@ -109,3 +109,91 @@ func TestStoppedReceiverSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestSendReverse: with -R the receiver streams and the sender verifies:
+// clean, every byte verified at the sender, the receiver's report showing
+// the streams it sent (reverse) and no forward stream at either end.
+func TestSendReverse(t *testing.T) {
+	r := recvOnce(t)
+	code, s, stderr := send(t, r.addr, "-R", "--streams", "2", "--bytes", "4MiB", "--pattern", "random")
+	rcode := r.wait(t)
+	m := decodeJSON(t, r.out.String())
+	if code != exitClean || rcode != exitClean {
+		t.Fatalf("send exit %d, recv exit %d\n%s\n%s", code, rcode, stderr, r.stderr())
+	}
+	if s["verdict"] != "clean" || num(t, s["bytes_verified"]) != 4<<20 || s["run_id"] != m["run_id"] {
+		t.Fatalf("send: %v, %v bytes verified, run %v", s["verdict"], s["bytes_verified"], s["run_id"])
+	}
+	// The receiver's report is the sender's findings on the streams it
+	// sent: reverse streams, every byte verified over there.
+	if m["verdict"] != "clean" || num(t, m["bytes_verified"]) != 4<<20 || m["role"] != "recv" {
+		t.Fatalf("recv: %v, %v bytes verified by the sender", m["verdict"], m["bytes_verified"])
+	}
+	for _, rep := range []map[string]any{s, m} {
+		for _, st := range rep["streams"].([]any) {
+			if d := st.(map[string]any)["direction"]; d != "reverse" {
+				t.Fatalf("%s: a %v stream", rep["role"], d)
+			}
+		}
+		if n := len(rep["streams"].([]any)); n != 2 {
+			t.Fatalf("%s: %d streams, want 2", rep["role"], n)
+		}
+	}
+}
+
+// TestLoopbackReverse: loopback shares send's -R: one process, the
+// receiver end streams and the sender end verifies.
+func TestLoopbackReverse(t *testing.T) {
+	code, out, stderr := inproc(t, nil, "loopback", "-R", "--streams", "2", "--bytes", "2MiB", "-q", "-J")
+	m := decodeJSON(t, out)
+	if code != exitClean || m["verdict"] != "clean" || num(t, m["bytes_verified"]) != 2<<20 {
+		t.Fatalf("exit %d, %v, %v bytes verified\n%s", code, m["verdict"], m["bytes_verified"], stderr)
+	}
+	for _, st := range m["streams"].([]any) {
+		if d := st.(map[string]any)["direction"]; d != "reverse" {
+			t.Fatalf("a %v stream", d)
+		}
+	}
+}
+
+// TestSendReverseCorruptThroughRelay: corruption on the reverse path is
+// found by the sender, exit 1, at the exact offset of the injection.
+func TestSendReverseCorruptThroughRelay(t *testing.T) {
+	r := recvOnce(t)
+	rl := start(t, true, "relay", "--listen", "127.0.0.1:0", "--to", r.addr, "--inject", "bitflip@300000:2")
+	code, s, stderr := send(t, rl.addr, "-R", "--bytes", "1MiB")
+	r.wait(t)
+	if code != exitCorrupt {
+		t.Fatalf("send exit %d, want 1\n%s\n%s", code, stderr, r.stderr())
+	}
+	regions := s["regions"].([]any)
+	if s["verdict"] != "corrupt" || num(t, s["bytes_verified"]) != 1<<20 || len(regions) != 1 {
+		t.Fatalf("send: %v, %v bytes verified, regions %v", s["verdict"], s["bytes_verified"], regions)
+	}
+	g := regions[0].(map[string]any)
+	if num(t, g["offset"]) != 300000 || num(t, g["length"]) != 1 || g["kind"] != "bitflip" || g["direction"] != nil && g["direction"] != "reverse" {
+		t.Fatalf("region %v, want one flipped bit at 300000", g)
+	}
+	rl.cmd.Process.Signal(syscall.SIGTERM)
+	if code := rl.wait(t); code != 0 {
+		t.Fatalf("relay exit %d", code)
+	}
+}
+
+// TestSendReverseExcludes: --reverse with --bidir or --raw is a usage
+// error, exit 2, before anything is dialled.
+func TestSendReverseExcludes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"send", "127.0.0.1:1", "-R", "--bidir"}, "zerocheck: --reverse and --bidir exclude each other: --bidir already streams from the receiver too"},
+		{[]string{"send", "127.0.0.1:1", "--reverse", "--raw"}, "zerocheck: --raw and --reverse exclude each other: a raw receiver sends nothing back"},
+		{[]string{"loopback", "-R", "--bidir"}, "zerocheck: --reverse and --bidir exclude each other: --bidir already streams from the receiver too"},
+	} {
+		code, stdout, stderr := inproc(t, nil, tc.args...)
+		if code != exitUsage || firstLine(stderr) != tc.want || stdout != "" {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, firstLine(stderr), tc.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -133,6 +134,13 @@ func TestReportDirAndMetrics(t *testing.T) {
 		{recvProm, "recv", map[string]float64{"clean": 1, "corrupt": 1}, 4 << 20},
 	} {
 		fams := readProm(t, f.path)
+		// The build that wrote the file, as its --version names it.
+		out, err := exec.Command(bin, "--version").Output()
+		version := strings.TrimSpace(strings.TrimPrefix(string(out), "zerocheck version "))
+		if bi := fams["zerocheck_build_info"].GetMetric(); err != nil || len(bi) != 1 || len(bi[0].GetLabel()) != 2 ||
+			bi[0].GetLabel()[0].GetName() != "version" || bi[0].GetLabel()[0].GetValue() != version {
+			t.Errorf("%s: build info %v, want version %q", f.path, bi, version)
+		}
 		runs := map[string]float64{}
 		for _, m := range fams["zerocheck_runs_total"].GetMetric() {
 			labels := map[string]string{}

@@ -55,6 +55,7 @@ func (s *sinks) open(warn io.Writer) error {
 		atomicfile.CleanTemps(dir, time.Hour)
 		var err error
 		s.prom, err = metrics.Open(s.promPath)
+		s.prom.SetVersion(versionString())
 		switch {
 		case errors.Is(err, metrics.ErrForeign):
 			// Another program's file: the first run would replace it.

@@ -59,7 +59,7 @@ kind. It replaces "nc -l 8080 | xxd -a" with a verdict and an exit code.`,
 	f.Var(&off, "offset", "pattern offset of the first byte (as given to gen --offset)")
 	f.IntVar(&gap, "merge-gap", verify.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
 	f.IntVar(&maxRegions, "max-regions", verify.DefaultMaxRegions, "regions to detail; later ones are counted only")
-	f.BoolVar(&o.json, "json", false, "write the report as JSON")
+	f.BoolVarP(&o.json, "json", "J", false, "write the report as JSON")
 	addVerbose(cmd)
 	// verify prints no progress to silence; -q is taken so that one
 	// habit (and one script's flags) works for verify, send and recv.

@@ -32,3 +32,7 @@ func Check(t *testing.T, path string, got []byte) {
 		t.Errorf("output differs from %s (go test -update rewrites it); got:\n%s", path, got)
 	}
 }
+
+// Updating reports whether the test binary runs with -update, for tests
+// that rewrite generated files other than one golden file.
+func Updating() bool { return *update }

@@ -1,5 +1,5 @@
 // Package seedcapture rebuilds the corrupt stream from the incident that
-// zerocheck exists for (shared/reference/poison-packet.md): 0x4de3d396
+// zerocheck exists for (docs/incident.md): 0x4de3d396
 // bytes of /dev/zero sent through netcat, received with three corrupt
 // 80-byte regions on a 16-byte grid. Tests and benchmarks generate it on
 // the fly instead of keeping a 1.3 GB fixture.
