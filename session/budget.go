@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -265,7 +265,7 @@ const regionSize = 256
 
 // resultCapture is what a result keeps of each region's captured bytes:
 // what this end's own verifier keeps, and the line on each side.
-const resultCapture = receiver.DefaultCaptureLimit + 32
+const resultCapture = verify.DefaultCaptureLimit + 32
 
 // dropCaptures drops a report's captured bytes; its regions say so.
 func dropCaptures(r *report.Report) {

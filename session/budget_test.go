@@ -2,11 +2,14 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -290,5 +293,99 @@ func TestHelloResultMax(t *testing.T) {
 	if err != nil || len(p) > wire.MinResultMax || r.Verdict != report.Corrupt || r.RegionCount != 16384 || r.CorruptBytes != 16384 || len(r.Regions) != 0 {
 		t.Fatalf("result of %d bytes: %s, %d regions (%d detailed), %d corrupt bytes (%v); want at most %d bytes, corrupt, 16384 regions",
 			len(p), r.Verdict, r.RegionCount, len(r.Regions), r.CorruptBytes, err, wire.MinResultMax)
+	}
+}
+
+// TestPeerResultMemory: a peer that sends a huge result for a reverse
+// stream and stalls holds at most what the receiver said it takes.
+func TestPeerResultMemory(t *testing.T) {
+	const conns = 8
+	addr, stop := serve(t, ServerOptions{IdleTimeout: 30 * time.Second})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var cs []net.Conn
+	for i := range conns {
+		c, err := hello(t, addr, wire.Hello{RunID: "00000000000000b0", Stream: i, Streams: conns, Direction: wire.Reverse, Pattern: "zeros", Bytes: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+		io.Copy(io.Discard, c)
+		var hdr [wire.HeaderSize]byte
+		copy(hdr[:], wire.Magic)
+		hdr[4], hdr[5] = wire.Version, byte(wire.TypeResult)
+		binary.BigEndian.PutUint32(hdr[8:], maxPeerResult)
+		// Not waited for: results past the result memory wait their
+		// turn unread, and so does their writer.
+		go func() {
+			c.Write(hdr[:])
+			c.Write(make([]byte, maxPeerResult-1))
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
+	for _, c := range cs {
+		c.Close()
+	}
+	stop()
+	if grew > conns*(maxPeerResult+maxPeerResult/4) {
+		t.Errorf("%d stalled results held %d MiB, want at most about %d MiB", conns, grew>>20, conns*maxPeerResult>>20)
+	}
+	// A result over the bound is refused as it is announced.
+	addr, stop, waitN := serveWatch(t, ServerOptions{})
+	c, err := hello(t, addr, wire.Hello{RunID: "00000000000000b1", Streams: 1, Direction: wire.Reverse, Pattern: "zeros", Bytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, c)
+	var hdr [wire.HeaderSize]byte
+	copy(hdr[:], wire.Magic)
+	hdr[4], hdr[5] = wire.Version, byte(wire.TypeResult)
+	binary.BigEndian.PutUint32(hdr[8:], maxPeerResult+1)
+	c.Write(hdr[:])
+	waitN(1)
+	c.Close()
+	if r := stop()[0]; !strings.Contains(r.Error, "frame too large (this end takes 4194304)") {
+		t.Errorf("oversized result: %q", r.Error)
+	}
+}
+
+// TestBudgetCountsUnwritten: the byte budget counts what was written. A
+// write cut by the stall deadline is retried, and its unsent part must
+// not count twice: a reverse stream of exactly --max-bytes to a steady
+// but slow reader (one 256 KiB write outlasts the idle timeout) is
+// served whole.
+func TestBudgetCountsUnwritten(t *testing.T) {
+	const size = 12 << 20
+	for _, limit := range []int64{0, size} {
+		addr, stop := serve(t, ServerOptions{MaxBytes: limit, IdleTimeout: 40 * time.Millisecond})
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
+		}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := handshake(t, c, wire.Hello{RunID: "00000000000000c7", Streams: 1, Direction: wire.Reverse, Pattern: "zeros", Bytes: size}); err != nil {
+			t.Fatal(err)
+		}
+		var got int64
+		buf := make([]byte, 8<<10)
+		for got < size {
+			n, err := c.Read(buf)
+			got += int64(n)
+			if err != nil {
+				break
+			}
+			time.Sleep(2 * time.Millisecond) // a few MB/s, never idle 40ms
+		}
+		c.Close()
+		stop()
+		if got != size {
+			t.Errorf("--max-bytes %d: a reverse stream of %d to a slow reader got %d", limit, size, got)
+		}
 	}
 }

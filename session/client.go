@@ -14,9 +14,9 @@ import (
 
 	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
-	"github.com/zerocheck/zerocheck/sender"
+	"github.com/zerocheck/zerocheck/sender/stream"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -44,7 +44,7 @@ type ClientOptions struct {
 	// Raw sends plain streams: no handshake and no result.
 	Raw bool
 	// Verify holds the settings for verifying reverse streams.
-	Verify receiver.Options
+	Verify verify.Options
 
 	HandshakeTimeout time.Duration
 	IdleTimeout      time.Duration
@@ -282,9 +282,9 @@ func (c *Client) run(ctx context.Context) (report.Report, bool) {
 		case <-runDone:
 		}
 	}()
-	var limiter *sender.Limiter
+	var limiter *stream.Limiter
 	if o.Rate > 0 {
-		limiter = sender.NewLimiter(o.Rate)
+		limiter = stream.NewLimiter(o.Rate)
 	}
 	outs := make([]outcome, len(hellos))
 	var wg sync.WaitGroup
@@ -440,7 +440,7 @@ type shake struct {
 	err   error
 }
 
-func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh shake, lim *sender.Limiter, host *hostinfo.Run) outcome {
+func (c *Client) stream(ctx context.Context, conn net.Conn, h wire.Hello, sh shake, lim *stream.Limiter, host *hostinfo.Run) outcome {
 	defer conn.Close()
 	dir := string(h.Direction)
 	// The handshake ran as the connection came up.
@@ -554,9 +554,9 @@ func (c *Client) RunRaw(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var limiter *sender.Limiter
+	var limiter *stream.Limiter
 	if c.opt.Rate > 0 {
-		limiter = sender.NewLimiter(c.opt.Rate)
+		limiter = stream.NewLimiter(c.opt.Rate)
 	}
 	sent := make([]int64, len(conns))
 	errs := make([]error, len(conns))
@@ -615,4 +615,4 @@ func (c *Client) resultMax() int {
 	return 0
 }
 
-func (c *Client) maxRegions() int { return cmpOr(c.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }
+func (c *Client) maxRegions() int { return cmpOr(c.opt.Verify.MaxRegions, verify.DefaultMaxRegions) }

@@ -10,13 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -24,69 +23,6 @@ import (
 // Every limit and refusal of a receiver left running, each checked
 // against a real listener while a legitimate sender is served at the
 // same time.
-
-var token = []byte("0123456789abcdef-test-token")
-
-// legit starts a legitimate run from 127.0.0.1 (or o.Bind) and returns
-// a function that waits for its report and fails the test unless it is
-// clean.
-func legit(t *testing.T, addr string, o ClientOptions) func() {
-	t.Helper()
-	o.Addr = addr
-	if o.Bytes == 0 && o.Duration == 0 {
-		o.Bytes = 32 << 20
-	}
-	o.Rate = 400e6 // long enough to overlap what the test does meanwhile
-	c := client(t, o)
-	done := make(chan report.Report, 1)
-	go func() { done <- c.Run(context.Background()) }()
-	return func() {
-		t.Helper()
-		r := <-done
-		if r.Verdict != report.Clean || r.BytesVerified != o.Bytes && o.Bytes != 0 {
-			t.Fatalf("the legitimate sender was not served: %s, %d bytes, %q", r.Verdict, r.BytesVerified, r.Error)
-		}
-	}
-}
-
-// dialFrom dials addr from the loopback address from (e.g. 127.0.0.2):
-// another source host, as the server sees it.
-func dialFrom(t *testing.T, from, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// expectRefusal reads the refusal a connection got, failing unless it is one
-// containing want.
-func expectRefusal(t *testing.T, c net.Conn, want string) {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		typ, p, err := wire.ReadFrame(c, wire.TypeReply)
-		if err != nil {
-			t.Fatalf("no refusal %q: %v", want, err)
-		}
-		if typ != wire.TypeReply {
-			continue
-		}
-		_, err = wire.DecodeReply(p)
-		var ref *wire.RefusedError
-		if !errors.As(err, &ref) || !strings.Contains(ref.Reason, want) {
-			t.Fatalf("reply %v, want a refusal with %q", err, want)
-		}
-		return
-	}
-}
-
-func forward(id string, bytes int64) wire.Hello {
-	return wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: bytes}
-}
 
 func TestTokenRefusals(t *testing.T) {
 	addr, stop := serve(t, ServerOptions{Token: token})
@@ -154,41 +90,6 @@ func TestTokenProof(t *testing.T) {
 	if reps := stop(); r.Verdict != report.Clean || len(reps) != 1 || reps[0].Verdict != report.Clean {
 		t.Fatalf("timed bidir run with a token: %s %q; %+v", r.Verdict, r.Error, reps)
 	}
-}
-
-// fakeReceiverAuth is fakeReceiver whose challenge names auth.
-func fakeReceiverAuth(t *testing.T, auth string, f func(c net.Conn, h wire.Hello)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, p, err := wire.ReadFrame(c, wire.TypeHello)
-		if err != nil {
-			t.Errorf("fake receiver: %v", err)
-			return
-		}
-		h, err := wire.DecodeHello(p)
-		if err != nil {
-			t.Errorf("fake receiver: %v", err)
-			return
-		}
-		b, _ := wire.EncodeChallenge(wire.Challenge{Nonce: wire.NewNonce(), Auth: auth})
-		c.Write(b)
-		if _, _, err := wire.ReadFrame(c, wire.TypeAuth); err != nil {
-			t.Errorf("fake receiver: %v", err)
-			return
-		}
-		f(c, h)
-	}()
-	return ln.Addr().String()
 }
 
 func TestAllow(t *testing.T) {
@@ -274,32 +175,6 @@ func TestMaxSessions(t *testing.T) {
 	if reps := stop(); len(reps) != 2 {
 		t.Fatalf("%d reports, want 2", len(reps))
 	}
-}
-
-// servers lets tests see a Server's state by its address.
-var servers sync.Map // address -> *Server
-
-// serverRuns returns the server at addr and whether it has a run under
-// way.
-func serverRuns(addr string) (*Server, bool) {
-	v, ok := servers.Load(addr)
-	if !ok {
-		return nil, false
-	}
-	s := v.(*Server)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s, len(s.runs) > 0
-}
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func TestSlowHandshake(t *testing.T) {
@@ -657,46 +532,6 @@ func TestSlowDials(t *testing.T) {
 	}
 }
 
-// slowFront listens on 127.0.0.1 with a backlog of 0 and accepts one
-// connection per pace, splicing each to addr.
-func slowFront(t *testing.T, addr string, pace time.Duration) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), "slow-front")
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			time.Sleep(pace)
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b, err := net.Dial("tcp", addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite() }()
-			go func() { io.Copy(c, b); c.(*net.TCPConn).CloseWrite() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestSealedResults: with a token, each result carries the verifying
 // end's MAC over the connection's nonce and the result: the receiver
 // seals what it sends, and a sender believes no result without a good
@@ -770,5 +605,98 @@ func TestSealedResults(t *testing.T) {
 		if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "the result could not be authenticated") {
 			t.Errorf("result with seal %q: %s %q", forged, r.Verdict, r.Error)
 		}
+	}
+}
+
+// TestReverseMaxBytes: --max-bytes bounds what the receiver sends too,
+// and a later stream cannot plan more than the first.
+func TestReverseMaxBytes(t *testing.T) {
+	const limit = 1 << 20
+	addr, stop := serve(t, ServerOptions{MaxBytes: limit})
+	c, err := hello(t, addr, wire.Hello{RunID: "00000000000000a1", Streams: 1, Direction: wire.Reverse, Pattern: "zeros", Duration: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, c)
+	c.Close()
+	c0, err := hello(t, addr, wire.Hello{RunID: "00000000000000a2", Streams: 2, Direction: wire.Forward, Pattern: "zeros", Bytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c0.Close()
+	_, err = hello(t, addr, wire.Hello{RunID: "00000000000000a2", Stream: 1, Streams: 2, Direction: wire.Reverse, Pattern: "zeros", Bytes: 64 << 20})
+	var ref *wire.RefusedError
+	if !errors.As(err, &ref) || !strings.Contains(ref.Reason, "does not match the plan") {
+		t.Errorf("a second stream planning 64 MiB: %v", err)
+	}
+	stop()
+	if n > limit {
+		t.Errorf("--max-bytes %d, but a timed reverse stream sent %d", limit, n)
+	}
+}
+
+// TestMaxDurationExact: a timed run as long as --max-duration is served
+// whole, with time for its goodbye.
+func TestMaxDurationExact(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Once: true, MaxDuration: time.Second})
+	r := client(t, ClientOptions{Addr: addr, Duration: time.Second}).Run(context.Background())
+	reps := stop()
+	if r.Verdict != report.Clean || reps[0].Verdict != report.Clean {
+		t.Errorf("a run of exactly --max-duration: %q / %q", r.Error, reps[0].Error)
+	}
+}
+
+// TestRawLimits: --raw is bound by the session, byte and time limits
+// too.
+func TestRawLimits(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Raw: true, Verify: verify.Options{Pattern: zeros}, MaxSessions: 1, MaxBytes: 1 << 20, MaxDuration: 300 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			for end := time.Now().Add(time.Second); time.Now().Before(end); {
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, c)
+		})
+	}
+	wg.Wait()
+	for _, r := range stop() {
+		// The budget is taken a read at a time: it may overshoot by one.
+		if r.Verdict == report.Clean || r.BytesVerified > 1<<20+verify.ReadBufferSize {
+			t.Errorf("raw run past its limits: %s, %d bytes, %q", r.Verdict, r.BytesVerified, r.Error)
+		}
+	}
+	// A slow raw stream under the byte limit is cut at --max-duration.
+	addr, stop = serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: zeros}, MaxDuration: 300 * time.Millisecond})
+	c, _ := net.Dial("tcp", addr)
+	defer c.Close()
+	for range 20 {
+		c.Write(make([]byte, 100))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := stop()[0]; r.Verdict != report.Incomplete || !strings.Contains(r.Error, "--max-duration 300ms") {
+		t.Errorf("slow raw stream: %s %q", r.Verdict, r.Error)
+	}
+}
+
+// TestRawStreamsOverMaxSessions: the raw streams of one sender are one
+// session: "send --raw --streams 9" is served whole by a receiver of
+// --max-sessions 8.
+func TestRawStreamsOverMaxSessions(t *testing.T) {
+	addr, stop := serve(t, ServerOptions{Raw: true, Verify: verify.Options{Pattern: zeros}})
+	c := client(t, ClientOptions{Addr: addr, Raw: true, Streams: 9, Duration: time.Second, Rate: 80e6})
+	n, err := c.RunRaw(context.Background())
+	reps := stop()
+	if err != nil || len(reps) != 9 {
+		t.Fatalf("raw run of 9 streams: sent %d, %v; %d receiver reports", n, err, len(reps))
 	}
 }

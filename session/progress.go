@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -26,7 +26,7 @@ const progressEvery = time.Second
 // it. A panic in the goroutine is raised again by stop, in the caller's
 // goroutine, with the stack where it happened: the session's recover
 // logs it and ends that session only.
-func sendProgress(ctx context.Context, c net.Conn, v *receiver.Verifier, wait time.Duration) (stop func() error) {
+func sendProgress(ctx context.Context, c net.Conn, v *verify.Verifier, wait time.Duration) (stop func() error) {
 	quit := make(chan struct{})
 	type end struct {
 		err   error
@@ -41,7 +41,7 @@ func sendProgress(ctx context.Context, c net.Conn, v *receiver.Verifier, wait ti
 		}()
 		t := time.NewTicker(progressEvery)
 		defer t.Stop()
-		var last receiver.Progress
+		var last verify.Progress
 		for {
 			select {
 			case <-quit:

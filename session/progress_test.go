@@ -11,37 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zerocheck/zerocheck/receiver"
-	"github.com/zerocheck/zerocheck/relay"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
-
-// startRelay runs a fire-drill relay to addr that injects spec into
-// every data stream, until the test ends.
-func startRelay(t *testing.T, addr, spec string) string {
-	t.Helper()
-	inj, err := relay.ParseSpec(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- relay.Serve(ctx, ln, relay.Options{To: addr, Inject: inj})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
 
 // followers counts the goroutines following a receiver's progress: none
 // may outlive its stream.
@@ -210,7 +183,7 @@ func TestProgressOldReceiver(t *testing.T) {
 			t.Errorf("hello %+v does not ask for progress", h)
 		}
 		reply(c) // no Progress: an old receiver knows no such field
-		v, _ := receiver.New(receiver.Options{Pattern: zeros})
+		v, _ := verify.New(verify.Options{Pattern: zeros})
 		io.Copy(v, c)
 		r := v.Result(nil)
 		tag(&r, h.Stream, report.Forward)

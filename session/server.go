@@ -17,9 +17,9 @@ import (
 
 	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
-	"github.com/zerocheck/zerocheck/sender"
+	"github.com/zerocheck/zerocheck/sender/stream"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -28,7 +28,7 @@ type ServerOptions struct {
 	// Verify holds the verifier settings (merge gap, region limits). Its
 	// pattern and seed are used in Raw mode only: otherwise each Hello
 	// names them.
-	Verify receiver.Options
+	Verify verify.Options
 	// Raw serves plain streams: no handshake, no result message; each
 	// connection is a run of its own, verified against Verify's pattern.
 	Raw bool
@@ -179,7 +179,7 @@ type run struct {
 	host     *hostinfo.Run
 	facts    []byte
 	peer     *hostinfo.Facts
-	limiter  *sender.Limiter
+	limiter  *stream.Limiter
 	seen     []bool
 	results  []*report.Report
 	pending  int
@@ -645,7 +645,7 @@ func (s *Server) newRun(h wire.Hello, c net.Conn, ip string, check bool) *run {
 		r.abort = t.abort // the abort overtook the run's streams
 	}
 	if h.Rate > 0 {
-		r.limiter = sender.NewLimiter(h.Rate)
+		r.limiter = stream.NewLimiter(h.Rate)
 	}
 	return r
 }
@@ -780,7 +780,7 @@ func (c budgetWriter) Write(p []byte) (int, error) {
 }
 
 // SyscallConn lets the sender see the socket's queue under the budget
-// (sender.Unsent): its stall clock watches what the peer acknowledges.
+// (stream.Unsent): its stall clock watches what the peer acknowledges.
 func (c budgetWriter) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		return sc.SyscallConn()
@@ -1058,7 +1058,7 @@ func (s *Server) finished(r *run, stream int, got int64) error {
 	case n < 0:
 		return errors.New("the stream ended without its sender saying it had finished: the sender stopped or died")
 	case got < n:
-		return &receiver.ShortError{Got: got, Want: n}
+		return &verify.ShortError{Got: got, Want: n}
 	case got > n:
 		return fmt.Errorf("received %d bytes, but the sender said it sent %d", got, n)
 	}
@@ -1107,7 +1107,7 @@ func (s *Server) peerResultMax() int {
 	return orProcess(s.opt.ResultMemory).maxResult(maxPeerResult, s.maxRegions())
 }
 
-func (s *Server) maxRegions() int { return cmpOr(s.opt.Verify.MaxRegions, receiver.DefaultMaxRegions) }
+func (s *Server) maxRegions() int { return cmpOr(s.opt.Verify.MaxRegions, verify.DefaultMaxRegions) }
 
 func closeWrite(c net.Conn) error {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
@@ -1169,7 +1169,7 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 	// protocol sender makes one, for its log lines and its report.
 	id := runID()
 	host := s.hostFacts(c.LocalAddr())
-	v, err := receiver.New(s.opt.Verify)
+	v, err := verify.New(s.opt.Verify)
 	if err != nil {
 		s.log.Error("raw stream", "run_id", id, "peer", c.RemoteAddr().String(), "error", err.Error())
 		return
@@ -1189,15 +1189,15 @@ func (s *Server) raw(ctx context.Context, c net.Conn) {
 			limit = s.opt.RawBytes - v.Progress().Bytes
 		}
 		if s.opt.RawBytes == 0 || limit > 0 {
-			err = receiver.Consume(ctx, in, v, limit)
+			err = verify.Consume(ctx, in, v, limit)
 		}
 	}
 	if got := v.Progress().Bytes; err == nil && s.opt.RawBytes > 0 && got != s.opt.RawBytes {
-		err = &receiver.ShortError{Got: got, Want: s.opt.RawBytes}
+		err = &verify.ShortError{Got: got, Want: s.opt.RawBytes}
 	}
-	var short *receiver.ShortError
+	var short *verify.ShortError
 	if errors.As(err, &short) {
-		err = &receiver.ShortError{Got: v.Progress().Bytes, Want: s.opt.RawBytes}
+		err = &verify.ShortError{Got: v.Progress().Bytes, Want: s.opt.RawBytes}
 	}
 	remove()
 	if err == nil && v.Progress().Bytes == 0 {
@@ -1247,7 +1247,7 @@ var errProtocolPeer = errors.New("the sender speaks the zerocheck protocol but t
 // rawStart verifies the first bytes of a raw stream, unless they are a
 // protocol hello the pattern does not explain. io.EOF means the stream
 // ended in them.
-func (s *Server) rawStart(c net.Conn, in idleReader, v *receiver.Verifier) error {
+func (s *Server) rawStart(c net.Conn, in idleReader, v *verify.Verifier) error {
 	var buf [len(wire.Magic)]byte
 	head := buf[:]
 	if s.opt.RawBytes > 0 && s.opt.RawBytes < int64(len(head)) {

@@ -1,12 +1,17 @@
 package session
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,8 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -109,35 +115,6 @@ func TestHelloEdges(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustPayload(t testing.TB, h wire.Hello) []byte {
-	b, err := wire.EncodeHello(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b[wire.HeaderSize : len(b)-wire.TrailerSize]
-}
-
-// tcpPair returns the receiving end of a real TCP connection from
-// 127.0.0.2 to 127.0.0.1.
-func tcpPair(t testing.TB) net.Conn {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
-	dc, err := d.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dc.Close(); c.Close() })
-	return c
 }
 
 // TestClaimEdges: a run's streams are matched against its plan without
@@ -298,19 +275,6 @@ func FuzzClaim(f *testing.F) {
 	})
 }
 
-// armPanic makes the goroutine named where panic, once.
-func armPanic(t *testing.T, where string) {
-	var armed atomic.Bool
-	armed.Store(true)
-	f := func(w string) {
-		if w == where && armed.CompareAndSwap(true, false) {
-			panic("test: a bug in " + where)
-		}
-	}
-	panicHook.Store(&f)
-	t.Cleanup(func() { panicHook.Store(nil) })
-}
-
 // TestGoroutinePanicsContained: a panic in any kind of goroutine the
 // server starts (a session's, a stream-wait timer, a connection's
 // deadline cutter, the listener's closer, the --once watcher, the
@@ -342,7 +306,7 @@ func TestGoroutinePanicsContained(t *testing.T) {
 		armPanic(t, "stream-wait")
 		h := forward("00000000000000c1", 1000)
 		h.Streams = 2 // stream 1 never comes: the timer ends the run
-		stream(t, addr, h, make([]byte, 1000))
+		sendStream(t, addr, h, make([]byte, 1000))
 		waitN(1)
 		clean(t, addr)
 		reps := stop()
@@ -417,7 +381,7 @@ func TestRawRunID(t *testing.T) {
 	var log syncBuffer
 	var mu sync.Mutex
 	var reps []report.Report
-	s, _ := NewServer(ServerOptions{Raw: true, Verify: receiver.Options{Pattern: zeros}, Logger: slog.New(slog.NewTextHandler(&log, nil)),
+	s, _ := NewServer(ServerOptions{Raw: true, Verify: verify.Options{Pattern: zeros}, Logger: slog.New(slog.NewTextHandler(&log, nil)),
 		Report: func(r report.Report) { mu.Lock(); reps = append(reps, r); mu.Unlock() }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -446,5 +410,180 @@ func TestRawRunID(t *testing.T) {
 	}
 	if strings.Contains(out, `run_id=""`) {
 		t.Errorf("a line without a run id:\n%s", out)
+	}
+}
+
+// TestLateAbortKeepsEndedRun: an abort arriving after its run was
+// reported must not make the server forget the run ended.
+func TestLateAbortKeepsEndedRun(t *testing.T) {
+	addr, stop, waitN := serveWatch(t, ServerOptions{StreamWait: 200 * time.Millisecond})
+	id := "00112233445566ff"
+	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
+	sendStream(t, addr, h, make([]byte, 10))
+	waitN(1)
+	control(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "late"})
+	c2, err := hello(t, addr, h)
+	if err == nil {
+		c2.Write(make([]byte, 10))
+		wire.ReadFrame(c2, wire.TypeResult)
+		c2.Close()
+		waitN(2)
+	}
+	reps := stop()
+	if len(reps) != 1 {
+		t.Errorf("late stream after a late abort was accepted: %d reports for run %s", len(reps), id)
+	}
+}
+
+// TestAbortFloodKeepsEndedRuns: aborts for made-up runs (anyone can send
+// them) must not push out the memory of runs really served.
+func TestAbortFloodKeepsEndedRuns(t *testing.T) {
+	addr, stop, waitN := serveWatch(t, ServerOptions{})
+	if testing.Short() {
+		t.Skip("4096 connections")
+	}
+	for i := range maxRecent {
+		control(t, addr, wire.Hello{RunID: fmt.Sprintf("%016x", i+1<<40), Direction: wire.Abort})
+	}
+	id := "00112233445566ff"
+	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
+	for range 2 {
+		c, err := hello(t, addr, h)
+		if err != nil {
+			t.Logf("refused: %v", err)
+			break
+		}
+		c.Write(make([]byte, 10))
+		wire.ReadFrame(c, wire.TypeResult)
+		c.Close()
+	}
+	waitN(1)
+	time.Sleep(100 * time.Millisecond)
+	if reps := stop(); len(reps) != 1 {
+		t.Errorf("after a flood of aborts, a late stream ran again: %d reports", len(reps))
+	}
+}
+
+// TestShutdownDuringResultRead: stopping the server while a peer trickles
+// a result and then stalls must not wait out the idle timeout (a fresh
+// per-read deadline must not replace the shutdown's).
+func TestShutdownDuringResultRead(t *testing.T) {
+	const idle = 4 * time.Second
+	slow := 0
+	for trial := range 4 {
+		addr, stop := serve(t, ServerOptions{IdleTimeout: idle})
+		c, err := hello(t, addr, wire.Hello{RunID: fmt.Sprintf("%016x", trial+1), Streams: 1, Direction: wire.Reverse, Pattern: "zeros", Bytes: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, c) // the whole stream, to its half-close
+		// a result frame header claiming a large payload, then the payload
+		var hdr [wire.HeaderSize]byte
+		copy(hdr[:], wire.Magic)
+		hdr[4] = wire.Version
+		hdr[5] = byte(wire.TypeResult)
+		binary.BigEndian.PutUint32(hdr[8:], 30<<20)
+		c.Write(hdr[:])
+		stopped := make(chan time.Duration)
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			t0 := time.Now()
+			stop()
+			stopped <- time.Since(t0)
+		}()
+		chunk := make([]byte, 512)
+		end := time.Now().Add(60 * time.Millisecond)
+		for time.Now().Before(end) {
+			c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+			c.Write(chunk)
+		}
+		d := <-stopped // the peer is now silent, with the connection open
+		c.Close()
+		if d > idle/2 {
+			slow++
+		}
+	}
+	if slow > 0 {
+		t.Errorf("%d of 4 shutdowns waited out the idle timeout", slow)
+	}
+}
+
+// TestRawPlannedSizeTiny: a planned size below the 4 bytes sniffed for a
+// protocol hello still stops verification at that size.
+func TestRawPlannedSizeTiny(t *testing.T) {
+	for _, n := range []int64{4, 3} {
+		addr, stop := serve(t, ServerOptions{Raw: true, Once: true, RawBytes: n, Verify: verify.Options{Pattern: zeros}})
+		c, _ := net.Dial("tcp", addr)
+		c.Write(make([]byte, 5000))
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+		c.Close()
+		r := stop()[0]
+		if r.Verdict != report.Clean || r.BytesVerified != n {
+			t.Fatalf("RawBytes %d, 5000 sent: %s %d %q", n, r.Verdict, r.BytesVerified, r.Error)
+		}
+	}
+}
+
+// TestOnceHostPanic: a bug collecting host facts costs the run its
+// facts, not the run, and a --once server still ends.
+func TestOnceHostPanic(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	var got []report.Report
+	s, _ := NewServer(ServerOptions{Once: true, Logger: testLogger(t), Report: func(r report.Report) { got = append(got, r) },
+		Host: func(net.Addr) *hostinfo.Run { panic("test: hostinfo bug") }})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background(), ln) }()
+	r := client(t, ClientOptions{Addr: ln.Addr().String(), Bytes: 1 << 20}).Run(context.Background())
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("--once server never returned")
+	}
+	if r.Verdict != report.Clean || len(got) != 1 || got[0].Verdict != report.Clean || got[0].Hosts.Local != nil {
+		t.Fatalf("run with a panicking fact collector: %s %q; reports %d", r.Verdict, r.Error, len(got))
+	}
+}
+
+// TestOnceFinishPanic: a bug in the facts taken at a run's end
+// (Run.Finish) costs the report its facts, not the run: both ends are
+// clean and a --once server reports its run and ends.
+func TestOnceFinishPanic(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	var got []report.Report
+	s, _ := NewServer(ServerOptions{Once: true, Logger: testLogger(t), Report: func(r report.Report) { got = append(got, r) },
+		Host: func(net.Addr) *hostinfo.Run { return &hostinfo.Run{} }}) // Start is fine, Finish panics
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background(), ln) }()
+	r := client(t, ClientOptions{Addr: ln.Addr().String(), Bytes: 1 << 20}).Run(context.Background())
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("--once server never returned")
+	}
+	if r.Verdict != report.Clean || len(got) != 1 {
+		t.Fatalf("a bug in Finish: sender %s %q; receiver made %d reports", r.Verdict, r.Error, len(got))
+	}
+}
+
+// TestFinishPanicOnTimer: a run whose last stream never came is reported
+// from the StreamWait timer's goroutine; a bug in its facts there must
+// not kill the receiver process.
+func TestFinishPanicOnTimer(t *testing.T) {
+	if os.Getenv("ZC_CHILD") == "1" {
+		addr, _ := serve(t, ServerOptions{StreamWait: 200 * time.Millisecond,
+			Host: func(net.Addr) *hostinfo.Run { return &hostinfo.Run{} }})
+		h := forward("00000000000000f1", 1000)
+		h.Streams = 2 // stream 1 never comes
+		sendStream(t, addr, h, make([]byte, 1000))
+		time.Sleep(time.Second)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFinishPanicOnTimer$")
+	cmd.Env = append(os.Environ(), "ZC_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		i := bytes.Index(out, []byte("panic:"))
+		t.Fatalf("receiver process died: %v\n%s", err, out[max(i, 0):min(len(out), max(i, 0)+600)])
 	}
 }

@@ -25,9 +25,9 @@ import (
 
 	"github.com/zerocheck/zerocheck/hostinfo"
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
-	"github.com/zerocheck/zerocheck/sender"
+	"github.com/zerocheck/zerocheck/sender/stream"
 	"github.com/zerocheck/zerocheck/wire"
 )
 
@@ -95,8 +95,8 @@ func (p *Progress) sub(q Progress) {
 // count what the peer has acknowledged: the bytes still in the socket
 // buffers are not sent yet, and their draining is the run's progress too.
 type counter struct {
-	v    *receiver.Verifier
-	s    *sender.Stream
+	v    *verify.Verifier
+	s    *stream.Stream
 	conn net.Conn
 	peer *peerProgress
 }
@@ -108,7 +108,7 @@ func (c counter) progress() Progress {
 		return Progress{Verified: p.Bytes, Regions: p.Regions, Corrupt: p.CorruptBytes}
 	case c.s != nil:
 		n := c.s.Sent()
-		if u, ok := sender.Unsent(c.conn); ok {
+		if u, ok := stream.Unsent(c.conn); ok {
 			n = max(0, n-int64(u))
 		}
 		p := Progress{Sent: n}
@@ -154,7 +154,7 @@ func (r idleReader) Read(b []byte) (int, error) {
 		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || (r.stop != nil && r.stop.Err() != nil) {
 			return n, err
 		}
-		if u, ok := sender.Unsent(r.c); ok {
+		if u, ok := stream.Unsent(r.c); ok {
 			if unsent >= 0 && u < unsent {
 				last = time.Now()
 			}
@@ -386,9 +386,9 @@ func (t *tracker) period() Progress {
 // With progress, the peer gets a progress frame a second while the stream
 // is verified (see sendProgress); a result never follows one that could
 // not be sent whole.
-func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo receiver.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error, resultMax int, sl seal, role string, progress bool) (report.Report, error) {
+func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, vo verify.Options, live *tracker, idle time.Duration, version string, host *hostinfo.Run, check func(int64) error, resultMax int, sl seal, role string, progress bool) (report.Report, error) {
 	vo.Stream, vo.Offset = h.Stream, 0
-	v, err := receiver.New(vo)
+	v, err := verify.New(vo)
 	if err != nil {
 		return streamReport(h, dir, err), err
 	}
@@ -397,7 +397,7 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 	if progress {
 		stopProgress = sendProgress(ctx, conn, v, idle)
 	}
-	err = receiver.Consume(ctx, idleReader{conn, idle, ctx}, v, h.Bytes)
+	err = verify.Consume(ctx, idleReader{conn, idle, ctx}, v, h.Bytes)
 	perr := stopProgress()
 	remove()
 	if err == nil && check != nil {
@@ -428,8 +428,8 @@ func verifyStream(ctx context.Context, conn net.Conn, h wire.Hello, dir string, 
 
 // newStream is a stream of bytes bytes or, when bytes is 0, of d from
 // now; it fails if its peer takes nothing for stall.
-func newStream(p pattern.Pattern, bytes int64, d, stall time.Duration, lim *sender.Limiter) *sender.Stream {
-	st := &sender.Stream{Pattern: p, Bytes: bytes, Stall: stall, Limiter: lim}
+func newStream(p pattern.Pattern, bytes int64, d, stall time.Duration, lim *stream.Limiter) *stream.Stream {
+	st := &stream.Stream{Pattern: p, Bytes: bytes, Stall: stall, Limiter: lim}
 	if bytes == 0 {
 		st.Bytes = -1
 		st.Deadline = time.Now().Add(d)

@@ -5,124 +5,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/wire"
 )
-
-// testLogger logs to the test's log, until the test has ended: a
-// goroutine of the server logging after that must not panic the test
-// binary.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimSuffix(string(b), "\n"))
-	}
-	return len(b), nil
-}
-
-// serve starts a server on 127.0.0.1 and returns its address and a
-// function that stops it and returns the reports it made.
-func serve(t *testing.T, opt ServerOptions) (string, func() []report.Report) {
-	t.Helper()
-	addr, stop, _ := serveWatch(t, opt)
-	return addr, stop
-}
-
-// serveWatch is serve, and also returns a function that waits until the
-// server has made n reports.
-func serveWatch(t *testing.T, opt ServerOptions) (string, func() []report.Report, func(n int)) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var reps []report.Report
-	opt.Report = func(r report.Report) {
-		mu.Lock()
-		reps = append(reps, r)
-		mu.Unlock()
-	}
-	opt.Logger = testLogger(t)
-	s, err := NewServer(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	servers.Store(ln.Addr().String(), s)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	var once sync.Once
-	stop := func() []report.Report {
-		once.Do(func() {
-			if !opt.Once {
-				cancel()
-			}
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-			cancel()
-		})
-		mu.Lock()
-		defer mu.Unlock()
-		return reps
-	}
-	t.Cleanup(func() { stop() })
-	waitN := func(n int) {
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			mu.Lock()
-			got := len(reps)
-			mu.Unlock()
-			if got >= n {
-				return
-			}
-		}
-		t.Fatalf("no %d reports in 10s", n)
-	}
-	return ln.Addr().String(), stop, waitN
-}
-
-func client(t *testing.T, o ClientOptions) *Client {
-	t.Helper()
-	if o.Pattern == nil {
-		o.Pattern, _ = pattern.Parse("zeros", 0)
-	}
-	if o.Streams == 0 {
-		o.Streams = 1
-	}
-	o.Verify.Pattern = o.Pattern
-	c, err := NewClient(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func TestCleanRuns(t *testing.T) {
 	const size = 3<<20 + 7 // not a multiple of the streams: shares differ
@@ -196,18 +88,6 @@ func TestRefusedConnection(t *testing.T) {
 	}
 }
 
-// fakeReceiver accepts one connection, answers the hello, and hands the
-// connection to f: a peer that misbehaves on purpose.
-func fakeReceiver(t *testing.T, f func(c net.Conn, h wire.Hello)) string {
-	t.Helper()
-	return fakeReceiverAuth(t, wire.AuthNone, f)
-}
-
-func reply(c net.Conn) {
-	b, _ := wire.EncodeReply(wire.Reply{})
-	c.Write(b)
-}
-
 func TestVanishedReceiver(t *testing.T) {
 	addr := fakeReceiver(t, func(c net.Conn, h wire.Hello) {
 		reply(c)
@@ -242,7 +122,7 @@ func TestCorruptControlChannel(t *testing.T) {
 			}
 			c.Write(b)
 			n, _ := io.Copy(io.Discard, c)
-			v, _ := receiver.New(receiver.Options{Pattern: zeros})
+			v, _ := verify.New(verify.Options{Pattern: zeros})
 			v.Write(make([]byte, n))
 			r := v.Result(nil)
 			tag(&r, h.Stream, report.Forward)
@@ -428,7 +308,7 @@ func TestServerShutdownReportsRuns(t *testing.T) {
 
 func TestRaw(t *testing.T) {
 	p, _ := pattern.Parse("counter", 0)
-	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: p}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: p}})
 	c := client(t, ClientOptions{Addr: addr, Pattern: p, Raw: true, Bytes: 5 << 20})
 	n, err := c.RunRaw(context.Background())
 	if err != nil || n != 5<<20 {
@@ -443,7 +323,7 @@ func TestRaw(t *testing.T) {
 func TestRawMismatchedModes(t *testing.T) {
 	// A protocol sender at a raw receiver is told so, not verified as
 	// corrupt data.
-	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: zeros}})
 	got := client(t, ClientOptions{Addr: addr, Bytes: 1 << 20}).Run(context.Background())
 	r := stop()[0]
 	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "this receiver runs --raw") {
@@ -461,7 +341,7 @@ func TestRawMismatchedModes(t *testing.T) {
 }
 
 func TestRawShortStream(t *testing.T) {
-	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: zeros}})
 	c, _ := net.Dial("tcp", addr)
 	c.Write([]byte{0, 1})
 	c.Close()
@@ -470,8 +350,6 @@ func TestRawShortStream(t *testing.T) {
 		t.Fatalf("%s %d %q", r.Verdict, r.BytesVerified, r.Error)
 	}
 }
-
-var zeros, _ = pattern.Parse("zeros", 0)
 
 // TestSilentSender: a sender that says hello and then nothing is cut off
 // after the idle timeout, verdict incomplete.
@@ -500,89 +378,6 @@ func TestStalledReceiver(t *testing.T) {
 	if got.Verdict != report.Incomplete || !strings.Contains(got.Error, "the peer read nothing for 300ms") {
 		t.Fatalf("verdict %s, error %q", got.Verdict, got.Error)
 	}
-}
-
-// hello dials addr, sends h and returns the connection and the reply.
-func hello(t *testing.T, addr string, h wire.Hello) (net.Conn, error) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, handshake(t, c, h)
-}
-
-// handshake runs a dialer's side of the handshake on c with no token:
-// hello (a nonce added if h has none), challenge, auth, reply.
-func handshake(t *testing.T, c net.Conn, h wire.Hello) error {
-	t.Helper()
-	return handshakeToken(c, h, nil)
-}
-
-// handshakeToken is handshake with a token: the auth is signed with it.
-func handshakeToken(c net.Conn, h wire.Hello, token []byte) error {
-	if h.Nonce == "" {
-		h.Nonce = wire.NewNonce()
-	}
-	b, err := wire.EncodeHello(h)
-	if err != nil {
-		return err
-	}
-	c.Write(b)
-	typ, p, err := wire.ReadFrame(c, wire.TypeChallenge)
-	if err != nil {
-		return err
-	}
-	if typ == wire.TypeReply {
-		if _, err = wire.DecodeReply(p); err == nil {
-			err = errors.New("a reply without a challenge")
-		}
-		return err
-	}
-	var ch wire.Challenge
-	if ch, err = wire.DecodeChallenge(p); err != nil {
-		return err
-	}
-	var a wire.Auth
-	if token != nil {
-		a.MAC = wire.Sign(token, wire.Dialer, ch.Nonce, wire.Payload(b))
-	}
-	ab, _ := wire.EncodeAuth(a)
-	c.Write(ab)
-	_, p, err = wire.ReadFrame(c, wire.TypeReply)
-	if err == nil {
-		_, err = wire.DecodeReply(p)
-	}
-	if err == nil && token != nil && h.FactsAfter {
-		// The dialer announced that its facts follow the listener's proof.
-		fb, _ := wire.EncodePeerFacts(wire.PeerFacts{})
-		_, err = c.Write(fb)
-	}
-	return err
-}
-
-// stream sends data on a stream accepted with h, then reads its result;
-// it fails the test if the receiver refuses the hello.
-func stream(t *testing.T, addr string, h wire.Hello, data []byte) {
-	t.Helper()
-	c, err := hello(t, addr, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Write(data)
-	wire.ReadFrame(c, wire.TypeResult)
-}
-
-// control sends an abort or finish hello and fails the test if the
-// receiver refuses it.
-func control(t *testing.T, addr string, h wire.Hello) {
-	t.Helper()
-	c, err := hello(t, addr, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
 }
 
 // TestTimedSenderDies: a timed stream's sender that dies has its stream
@@ -642,7 +437,7 @@ func TestEarlyAbortAndLateStream(t *testing.T) {
 	id := "00112233445566ff"
 	control(t, addr, wire.Hello{RunID: id, Direction: wire.Abort, Reason: "signal: interrupt"})
 	h := wire.Hello{RunID: id, Streams: 1, Direction: wire.Forward, Pattern: "zeros", Bytes: 10}
-	stream(t, addr, h, make([]byte, 10))
+	sendStream(t, addr, h, make([]byte, 10))
 	waitN(1)
 	if _, err := hello(t, addr, h); err == nil || !strings.Contains(err.Error(), "has already ended") {
 		t.Fatalf("late stream: %v", err)
@@ -683,7 +478,7 @@ func TestCorruptHelloIsControlCorruption(t *testing.T) {
 
 // TestRawProbe: a connection that sends nothing is no clean run.
 func TestRawProbe(t *testing.T) {
-	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: receiver.Options{Pattern: zeros}})
+	addr, stop := serve(t, ServerOptions{Raw: true, Once: true, Verify: verify.Options{Pattern: zeros}})
 	c, _ := net.Dial("tcp", addr)
 	c.Close()
 	if r := stop()[0]; r.Verdict != report.Incomplete || !strings.Contains(r.Error, "no data received") {
@@ -697,7 +492,7 @@ func TestRawPlannedSize(t *testing.T) {
 		verdict report.Verdict
 		err     string
 	}{{3, report.Incomplete, "short stream: got 3 of 5000 bytes"}, {4000, report.Incomplete, "short stream: got 4000 of 5000 bytes"}, {5000, report.Clean, ""}, {6000, report.Clean, ""}} {
-		addr, stop := serve(t, ServerOptions{Raw: true, Once: true, RawBytes: 5000, Verify: receiver.Options{Pattern: zeros}})
+		addr, stop := serve(t, ServerOptions{Raw: true, Once: true, RawBytes: 5000, Verify: verify.Options{Pattern: zeros}})
 		c, _ := net.Dial("tcp", addr)
 		c.Write(make([]byte, tc.send))
 		c.(*net.TCPConn).CloseWrite()

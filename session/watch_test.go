@@ -16,51 +16,10 @@ import (
 	"time"
 
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
-	"github.com/zerocheck/zerocheck/sender"
 	"github.com/zerocheck/zerocheck/wire"
 )
-
-// trickle completes a valid handshake for a run of 1 GiB of zeros, then
-// sends one byte of it every 100 ms, as a client holding a session slot
-// for next to nothing does, until the connection fails. It returns the
-// result the receiver sent back, or the error.
-func trickle(t *testing.T, addr, id, from string) (report.Report, error) {
-	c := dialFrom(t, from, addr)
-	if err := handshake(t, c, forward(id, 1<<30)); err != nil {
-		return report.Report{}, err
-	}
-	for {
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write([]byte{0}); err != nil {
-			break
-		}
-		// Stop writing once the receiver has answered: its result is
-		// waiting to be read.
-		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		var b [1]byte
-		if n, _ := c.Read(b[:]); n > 0 {
-			return readResultAfter(c, b[0])
-		}
-	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var b [1]byte
-	if _, err := io.ReadFull(c, b[:]); err != nil {
-		return report.Report{}, err
-	}
-	return readResultAfter(c, b[0])
-}
-
-// readResult reads a Result frame whose first byte was first.
-func readResultAfter(c net.Conn, first byte) (report.Report, error) {
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, p, err := wire.ReadFrame(io.MultiReader(strings.NewReader(string([]byte{first})), c), wire.TypeResult)
-	if err != nil {
-		return report.Report{}, err
-	}
-	return wire.DecodeResult(p)
-}
 
 // TestMinRateCutsSlowRuns: eight strangers (no token) complete a valid
 // hello and then send a byte every 100 ms. They hold every session slot:
@@ -179,7 +138,7 @@ func TestMinRateRefusesSlowPlan(t *testing.T) {
 // is, and says why in its report.
 func TestMinRateRaw(t *testing.T) {
 	zeros, _ := pattern.Parse("zeros", 0)
-	addr, stop, wait := serveWatch(t, ServerOptions{Raw: true, Verify: receiver.Options{Pattern: zeros}, MinRate: 1e6, MinRateGrace: 500 * time.Millisecond})
+	addr, stop, wait := serveWatch(t, ServerOptions{Raw: true, Verify: verify.Options{Pattern: zeros}, MinRate: 1e6, MinRateGrace: 500 * time.Millisecond})
 	c := dialFrom(t, "127.0.0.2", addr)
 	for range 50 {
 		if _, err := c.Write([]byte{0}); err != nil {
@@ -192,53 +151,6 @@ func TestMinRateRaw(t *testing.T) {
 	if len(reps) != 1 || reps[0].Verdict != report.Incomplete || !strings.Contains(reps[0].Error, "interrupted: the run fell below this receiver's minimum rate of 1 Mbit/s: ") {
 		t.Fatalf("raw trickle: %+v", reps)
 	}
-}
-
-// slowLink is a path of bps bits per second from its listener to addr
-// (the way back is not limited): what a shaped WAN link does to a
-// sender, whose socket buffers then hold seconds of pattern when it
-// stops. Each connection crosses it with a small receive buffer, so
-// what is in flight is mostly in the sender's own socket.
-func slowLink(t *testing.T, addr string, bps int64) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	lim := sender.NewLimiter(bps)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.(*net.TCPConn).SetReadBuffer(16 << 10)
-			b, err := net.Dial("tcp", addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() {
-				buf := make([]byte, lim.Chunk())
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						lim.Wait(context.Background(), n, time.Time{})
-						if _, werr := b.Write(buf[:n]); werr != nil {
-							break
-						}
-					}
-					if err != nil {
-						break
-					}
-				}
-				b.(*net.TCPConn).CloseWrite()
-			}()
-			go func() { io.Copy(c, b); c.(*net.TCPConn).CloseWrite() }()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // TestTimedRunDrains: a timed run over a path slower than its sender

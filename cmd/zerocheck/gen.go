@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/zerocheck/zerocheck/pattern"
-	"github.com/zerocheck/zerocheck/sender"
+	"github.com/zerocheck/zerocheck/sender/stream"
 )
 
 type genOptions struct {
@@ -50,7 +50,7 @@ func runGen(cmd *cobra.Command, o genOptions) error {
 	// an endless gen, as for yes(1): take EPIPE as an error to return, not
 	// a signal that kills the process.
 	signal.Ignore(syscall.SIGPIPE)
-	sent, err := sender.Write(cmd.Context(), cmd.OutOrStdout(), o.pattern, o.offset, o.bytes)
+	sent, err := stream.Write(cmd.Context(), cmd.OutOrStdout(), o.pattern, o.offset, o.bytes)
 	switch {
 	case err == nil:
 		return nil

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/session"
 	"github.com/zerocheck/zerocheck/wire"
 )
@@ -91,8 +91,8 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	addVerbose(cmd)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&f.noHost, "no-hostinfo", false, "do not collect or send this host's facts")
-	fl.IntVar(&f.mergeGap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
-	fl.IntVar(&f.maxRegions, "max-regions", receiver.DefaultMaxRegions, "regions to detail; later ones are counted only")
+	fl.IntVar(&f.mergeGap, "merge-gap", verify.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
+	fl.IntVar(&f.maxRegions, "max-regions", verify.DefaultMaxRegions, "regions to detail; later ones are counted only")
 	durationVarP(fl, &f.idle, "idle-timeout", "", session.DefaultIdleTimeout, "fail a stream whose peer sends or takes nothing for this long")
 }
 
@@ -122,7 +122,7 @@ func (f *runFlags) client(cmd *cobra.Command, addr string) (session.ClientOption
 		Addr: addr, Pattern: p, Seed: seed, Streams: f.streams,
 		Bytes: int64(f.bytes), Duration: f.duration, Rate: int64(f.rate), Bidir: f.bidir,
 		Reverse:     f.reverse,
-		Verify:      receiver.Options{Pattern: p, Seed: seed, MergeGap: f.mergeGap, MaxRegions: f.maxRegions},
+		Verify:      verify.Options{Pattern: p, Seed: seed, MergeGap: f.mergeGap, MaxRegions: f.maxRegions},
 		IdleTimeout: f.idle,
 		Version:     versionString(),
 	}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 	"github.com/zerocheck/zerocheck/session"
 	"github.com/zerocheck/zerocheck/wire"
@@ -89,7 +89,7 @@ With --raw there is no protocol: any plain stream is verified against
 			if err != nil {
 				return err
 			}
-			o.server.Verify = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Unannounced: o.server.Raw}
+			o.server.Verify = verify.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Unannounced: o.server.Raw}
 			if err := o.server.Verify.Validate(); err != nil {
 				return err
 			}
@@ -147,8 +147,8 @@ With --raw there is no protocol: any plain stream is verified against
 	addVerbose(cmd)
 	fl.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.BoolVar(&noHost, "no-hostinfo", false, "do not collect or send this host's facts")
-	fl.IntVar(&gap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
-	fl.IntVar(&maxRegions, "max-regions", receiver.DefaultMaxRegions, "regions to detail; later ones are counted only")
+	fl.IntVar(&gap, "merge-gap", verify.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
+	fl.IntVar(&maxRegions, "max-regions", verify.DefaultMaxRegions, "regions to detail; later ones are counted only")
 	durationVarP(fl, &o.server.HandshakeTimeout, "handshake-timeout", "", session.DefaultHandshakeTimeout, "drop a connection that has not completed its handshake in this time")
 	durationVarP(fl, &o.server.IdleTimeout, "idle-timeout", "", session.DefaultIdleTimeout, "end a stream whose sender sends nothing for this long (incomplete)")
 	durationVarP(fl, &o.server.StreamWait, "stream-wait", "", session.DefaultStreamWait, "how long a run waits for all its streams to connect")

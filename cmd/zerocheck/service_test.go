@@ -448,6 +448,35 @@ func TestReportDirAfterKill(t *testing.T) {
 		t.Logf("round %d: %d reports", round, len(readReports(t, dir)))
 	}
 	readReports(t, dir) // every visible file whole
+	// What the kills left behind is young; age it past the hour a starting
+	// receiver waits before it takes a leftover as a dead writer's.
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	temps := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			temps++
+			if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("%d temp files left by the kills", temps)
+	r := start(t, true, "recv", "--listen", "127.0.0.1:0", "-q", "--report-dir", dir)
+	r.cmd.Process.Kill()
+	r.wait(t)
+	ents, err = os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temp file %s left in the report dir after a receiver started", e.Name())
+		}
+	}
 }
 
 func TestParsePeers(t *testing.T) {

@@ -7,12 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/zerocheck/zerocheck/hostinfo"
-	"github.com/zerocheck/zerocheck/receiver"
+	"github.com/zerocheck/zerocheck/receiver/verify"
 	"github.com/zerocheck/zerocheck/report"
 )
 
 type verifyOptions struct {
-	receiver receiver.Options
+	receiver verify.Options
 	bytes    int64 // expected size; 0: whatever arrives
 	input    string
 	json     bool
@@ -40,7 +40,7 @@ kind. It replaces "nc -l 8080 | xxd -a" with a verdict and an exit code.`,
 			if gap < 1 || maxRegions < 1 {
 				return errors.New("--merge-gap and --max-regions must be at least 1")
 			}
-			o.receiver = receiver.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Offset: int64(off), Unannounced: true}
+			o.receiver = verify.Options{Pattern: p, Seed: seed, MergeGap: gap, MaxRegions: maxRegions, Offset: int64(off), Unannounced: true}
 			if err := o.receiver.Validate(); err != nil {
 				return err
 			}
@@ -57,8 +57,8 @@ kind. It replaces "nc -l 8080 | xxd -a" with a verdict and an exit code.`,
 	f := cmd.Flags()
 	f.Var(&n, "bytes", "expected stream size: stop there, and report a shorter stream as incomplete (exit 3)")
 	f.Var(&off, "offset", "pattern offset of the first byte (as given to gen --offset)")
-	f.IntVar(&gap, "merge-gap", receiver.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
-	f.IntVar(&maxRegions, "max-regions", receiver.DefaultMaxRegions, "regions to detail; later ones are counted only")
+	f.IntVar(&gap, "merge-gap", verify.DefaultMergeGap, "corrupt bytes separated by fewer intact bytes than this form one region")
+	f.IntVar(&maxRegions, "max-regions", verify.DefaultMaxRegions, "regions to detail; later ones are counted only")
 	f.BoolVarP(&o.json, "json", "J", false, "write the report as JSON")
 	addVerbose(cmd)
 	// verify prints no progress to silence; -q is taken so that one
@@ -77,12 +77,12 @@ func runVerify(cmd *cobra.Command, o verifyOptions) error {
 		defer f.Close()
 		in = f
 	}
-	v, err := receiver.New(o.receiver)
+	v, err := verify.New(o.receiver)
 	if err != nil {
 		return err
 	}
 	host := hostinfo.Start(hostinfo.Options{})
-	runErr := receiver.Consume(cmd.Context(), in, v, o.bytes)
+	runErr := verify.Consume(cmd.Context(), in, v, o.bytes)
 	rep := v.Result(runErr)
 	rep.Hosts.Local = host.Finish()
 	rep.Version = versionString()

@@ -1,11 +1,11 @@
-// Package sender writes pattern streams.
+// Package stream writes pattern streams.
 //
 // A Stream produces the exact bytes a receiver expects at each stream
 // offset, so a run can start at any offset and be cut anywhere. Anything
 // that is an io.Writer (a pipe, a file, a socket) can carry it; on a
 // socket it also keeps to a planned end time, notices a stalled peer, and
 // shares a rate cap with the run's other streams.
-package sender
+package stream
 
 import (
 	"context"

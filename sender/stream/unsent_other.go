@@ -1,6 +1,6 @@
 //go:build !linux
 
-package sender
+package stream
 
 // Unsent says nothing outside Linux: ok is false, and stalls are
 // judged by the writes alone.

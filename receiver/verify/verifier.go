@@ -1,4 +1,4 @@
-// Package receiver verifies byte streams against a pattern and analyses
+// Package verify verifies byte streams against a pattern and analyses
 // the corruption it finds.
 //
 // A Verifier is an io.Writer: put it behind any reader (a pipe, a file, a
@@ -9,7 +9,7 @@
 //
 // Results never depend on how the stream is cut into writes: a 1-byte
 // write and a 64 MiB write see the same regions.
-package receiver
+package verify
 
 import (
 	"encoding/binary"
