@@ -36,7 +36,10 @@ func TestBindFixedPortTimed(t *testing.T) {
 func TestDialFailureHalfway(t *testing.T) {
 	addr, stop, waitN := serveWatch(t, ServerOptions{StreamWait: 300 * time.Millisecond})
 	front := oneShotFront(t, addr)
-	r := client(t, ClientOptions{Addr: front, Streams: 2, Bytes: 2 << 20, HandshakeTimeout: time.Second}).Run(context.Background())
+	// The handshake timeout leaves the front time to accept and relay the
+	// first stream on a loaded machine: were it to miss that, no stream
+	// would reach the receiver at all.
+	r := client(t, ClientOptions{Addr: front, Streams: 2, Bytes: 2 << 20, HandshakeTimeout: 3 * time.Second}).Run(context.Background())
 	if r.Verdict != report.Incomplete || !strings.Contains(r.Error, "i/o timeout") {
 		t.Errorf("sender: %s %q", r.Verdict, r.Error)
 	}
