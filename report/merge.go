@@ -168,21 +168,3 @@ func (r *Report) Check() error {
 	}
 	return nil
 }
-
-// Trim bounds what a peer's report may make this end hold: at most
-// maxRegions detailed regions (later ones stay counted) and maxCapture
-// captured bytes per region (Truncated is then set).
-func (r *Report) Trim(maxRegions, maxCapture int) {
-	if len(r.Regions) > maxRegions {
-		r.Regions = r.Regions[:maxRegions]
-	}
-	for i := range r.Regions {
-		g := &r.Regions[i]
-		if len(g.Actual) > maxCapture {
-			g.Actual, g.Expected, g.Truncated = g.Actual[:maxCapture], g.Expected[:maxCapture], true
-		}
-	}
-	if len(r.RepeatedBlocks) > maxRegions {
-		r.RepeatedBlocks = r.RepeatedBlocks[:maxRegions]
-	}
-}

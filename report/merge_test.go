@@ -140,18 +140,6 @@ func TestCorruptBlocksBoundedByCapture(t *testing.T) {
 	}
 }
 
-func TestTrim(t *testing.T) {
-	var regions []Region
-	for i := range 5 {
-		regions = append(regions, Region{Index: i + 1, Offset: int64(i * 100), Length: 1, CorruptBytes: 1, Expected: make(Hex, 64), Actual: make(Hex, 64)})
-	}
-	r := part(0, Forward, 1000, 5, regions, "")
-	r.Trim(3, 16)
-	if len(r.Regions) != 3 || r.RegionCount != 5 || len(r.Regions[2].Actual) != 16 || !r.Regions[2].Truncated {
-		t.Fatalf("%d regions (count %d), capture %d", len(r.Regions), r.RegionCount, len(r.Regions[2].Actual))
-	}
-}
-
 // TestMergeNeverMismatch: a protocol run's sender named its pattern, so
 // a stream that says it is another pattern is corruption there.
 func TestMergeNeverMismatch(t *testing.T) {

@@ -78,41 +78,32 @@ func (v *Verifier) analyse(r *region) report.Region {
 // edge byte happens to equal the pattern), then the one whose blocks the
 // corrupt bytes cover most densely (fewest blocks), then the one whose
 // grid starts nearest at or before the region's first byte. repeat
-// counts the identical blocks under a phase; it is asked only when more
-// than one phase fits.
+// counts the identical blocks under a phase.
 func bestPhase(gs *grids, start int64, repeat func(p int) int) (best, rep int, found bool) {
 	g := &gs.p
 	dist := func(p int) int64 { return ((start-int64(p))%16 + 16) % 16 }
-	var fit []int
 	for p := range g {
-		if !g[p].bad && g[p].blocks > 0 {
-			fit = append(fit, p)
-		}
-	}
-	switch len(fit) {
-	case 0:
-		return 0, 0, false
-	case 1:
-		return fit[0], repeat(fit[0]), true
-	}
-	best, rep = fit[0], repeat(fit[0])
-	for _, p := range fit[1:] {
-		r := repeat(p)
-		switch {
-		case r != rep:
-			if r < rep {
-				continue
-			}
-		case g[p].blocks != g[best].blocks:
-			if g[p].blocks > g[best].blocks {
-				continue
-			}
-		case dist(p) >= dist(best):
+		if g[p].bad || g[p].blocks == 0 {
 			continue
 		}
-		best, rep = p, r
+		r := repeat(p)
+		if !found || better(r, rep, g[p].blocks, g[best].blocks, dist(p), dist(best)) {
+			best, rep, found = p, r, true
+		}
 	}
-	return best, rep, true
+	return best, rep, found
+}
+
+// better orders two fitting phases: more identical blocks, then fewer
+// blocks, then a nearer grid start.
+func better(rep, bestRep int, blocks, bestBlocks, dist, bestDist int64) bool {
+	switch {
+	case rep != bestRep:
+		return rep > bestRep
+	case blocks != bestBlocks:
+		return blocks < bestBlocks
+	}
+	return dist < bestDist
 }
 
 // guessPattern names a built-in pattern that the head of a mismatching
